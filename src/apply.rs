@@ -1,0 +1,179 @@
+//! Executes a plan: phase by phase (prepare, configure, activate), nodes in
+//! parallel (bounded), every failure recorded and the other nodes carried on.
+//! A node that fails in one phase sits out the later ones.
+
+use crate::authorized_keys;
+use crate::crontab;
+use crate::desired::NodeConfig;
+use crate::error::NodeFailure;
+use crate::layout;
+use crate::node::Node;
+use crate::plan::{self, Action, Phase, Plan};
+use crate::probe::Observed;
+use crate::progress::Progress;
+use crate::remote;
+use crate::render;
+use anyhow::{Context, Result};
+use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
+
+/// What happened on each node.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub failed: Vec<NodeFailure>,
+}
+
+/// Everything the executor needs about one node besides its actions.
+pub struct Target<'a, N> {
+    pub node: &'a N,
+    pub config: &'a NodeConfig,
+    pub observed: &'a Observed,
+}
+
+pub async fn apply<N: Node>(
+    plan: &Plan,
+    targets: &BTreeMap<String, Target<'_, N>>,
+    parallel: usize,
+    progress: &Progress,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    // Sync public keys: those already on the nodes, then those generated in Prepare.
+    let mut keys: BTreeMap<String, String> = targets
+        .iter()
+        .filter_map(|(name, t)| t.observed.sync_key.clone().map(|key| (name.clone(), key)))
+        .collect();
+    let mut alive: Vec<&plan::NodePlan> = Vec::new();
+    for node_plan in &plan.nodes {
+        if node_plan.actions.is_empty() {
+            progress.finish(&node_plan.node, "no changes");
+            outcome.unchanged.push(node_plan.node.clone());
+        } else {
+            alive.push(node_plan);
+        }
+    }
+    for phase in [Phase::Prepare, Phase::Configure, Phase::Activate] {
+        let keys_now = &keys;
+        let results: Vec<(String, Result<Option<String>>)> = stream::iter(alive.iter())
+            .map(|node_plan| async move {
+                let target = &targets[&node_plan.node];
+                let actions = node_plan.actions.iter().filter(|a| a.phase() == phase);
+                let mut generated = None;
+                for action in actions {
+                    progress.step(&node_plan.node, &action.to_string());
+                    match run(target, action, keys_now).await {
+                        Ok(key) => generated = generated.or(key),
+                        Err(err) => {
+                            return (node_plan.node.clone(), Err(err.context(action.to_string())))
+                        }
+                    }
+                }
+                (node_plan.node.clone(), Ok(generated))
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        for (name, result) in results {
+            match result {
+                Ok(Some(key)) => {
+                    keys.insert(name, key);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    progress.finish(&name, &format!("failed: {err:#}"));
+                    alive.retain(|p| p.node != name);
+                    outcome.failed.push(NodeFailure {
+                        node: name,
+                        reason: format!("{err:#}"),
+                    });
+                }
+            }
+        }
+    }
+    for node_plan in alive {
+        progress.finish(&node_plan.node, "done");
+        outcome.changed.push(node_plan.node.clone());
+    }
+    outcome.failed.sort_by(|a, b| a.node.cmp(&b.node));
+    outcome
+}
+
+/// Runs one action; returns the node's sync public key when it generated one.
+async fn run<N: Node>(
+    target: &Target<'_, N>,
+    action: &Action,
+    keys: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    let Target {
+        node,
+        config,
+        observed,
+    } = target;
+    let install = &config.install;
+    let (script, stdin): (String, Option<Vec<u8>>) = match action {
+        Action::InstallPackages { manager, packages } => {
+            let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+            (
+                remote::install_packages(*manager, &packages, observed.privilege)?,
+                None,
+            )
+        }
+        Action::RaiseInotifyWatches { to, .. } => {
+            (remote::raise_inotify_watches(*to, observed.privilege), None)
+        }
+        Action::CreateInstallDir { .. } => (remote::prepare_install_dir(install)?, None),
+        Action::GenerateSyncKey => {
+            let comment = format!("filesync@{}", config.node);
+            let output = node
+                .run(&remote::ensure_sync_key(install, &comment)?, None)
+                .await?;
+            let key = render::public_key(output.trim()).context("reading the new sync key")?;
+            return Ok(Some(key));
+        }
+        Action::WriteFile {
+            path,
+            mode,
+            content,
+            ..
+        } => (
+            remote::write_file(&install.join(path), *mode)?,
+            Some(content.clone().into_bytes()),
+        ),
+        Action::CreateExcludesFile => (
+            remote::create_file(&install.join(layout::EXCLUDES), 0o644)?,
+            Some(Vec::new()),
+        ),
+        Action::UpdateAuthorizedKeys { .. } => {
+            let entries: Vec<String> = plan::authorized_entries(config, keys)?
+                .into_values()
+                .collect();
+            let content =
+                authorized_keys::with_entries(&observed.authorized_keys, &config.tag(), &entries);
+            (
+                remote::write_file(&authorized_keys_path(observed), 0o600)?,
+                Some(content.into_bytes()),
+            )
+        }
+        Action::UpdateCrontab { .. } => {
+            let lines = render::crontab_lines(config)?;
+            let content = crontab::with_lines(&observed.crontab, &config.tag(), &lines);
+            (remote::set_crontab(), Some(content.into_bytes()))
+        }
+        Action::StartLsyncd => (remote::node_ctl(install, "start")?, None),
+        Action::RestartLsyncd => (remote::node_ctl(install, "restart")?, None),
+        Action::WriteState { content } => (
+            remote::write_file(&install.join(layout::STATE), 0o644)?,
+            Some(content.clone().into_bytes()),
+        ),
+    };
+    node.run(&script, stdin.as_deref()).await?;
+    Ok(None)
+}
+
+pub fn authorized_keys_path(observed: &Observed) -> String {
+    format!(
+        "{}/.ssh/authorized_keys",
+        observed.home.trim_end_matches('/')
+    )
+}

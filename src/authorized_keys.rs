@@ -1,0 +1,73 @@
+//! Pure edits of an authorized_keys file: filesync's entries end with a comment
+//! `<tag>:<pusher>` so that they can be replaced and removed without touching any
+//! other key.
+
+/// The comment that marks the entry of `pusher` for the installation `tag`.
+pub fn comment(tag: &str, pusher: &str) -> String {
+    format!("{tag}:{pusher}")
+}
+
+/// The file with every entry of installation `tag` replaced by `entries`.
+pub fn with_entries(existing: &str, tag: &str, entries: &[String]) -> String {
+    let mut out = without(existing, tag);
+    for entry in entries {
+        out.push_str(entry);
+        out.push('\n');
+    }
+    out
+}
+
+/// The file without the entries of installation `tag`.
+pub fn without(existing: &str, tag: &str) -> String {
+    let mut out = String::with_capacity(existing.len());
+    for line in existing
+        .lines()
+        .filter(|line| pusher_of(line, tag).is_none())
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The entries of installation `tag`, keyed by the pusher they admit.
+pub fn entries<'a>(existing: &'a str, tag: &str) -> Vec<(&'a str, &'a str)> {
+    existing
+        .lines()
+        .filter_map(|line| pusher_of(line, tag).map(|pusher| (pusher, line)))
+        .collect()
+}
+
+fn pusher_of<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
+    let last = line.trim_end().rsplit(' ').next()?;
+    last.strip_prefix(tag)?.strip_prefix(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: &str = "filesync:/var/www/webroot/lsyncd";
+
+    #[test]
+    fn entries_are_found_by_their_tagged_comment() {
+        let file = format!(
+            "ssh-ed25519 AAAA admin@laptop\nrestrict ssh-ed25519 BBBB {TAG}:n2\nssh-ed25519 CCCC {TAG}x:n3\n"
+        );
+        assert_eq!(
+            entries(&file, TAG),
+            [("n2", format!("restrict ssh-ed25519 BBBB {TAG}:n2").as_str())]
+        );
+    }
+
+    #[test]
+    fn replacing_keeps_the_users_own_keys() {
+        let file = format!("ssh-ed25519 AAAA admin@laptop\nrestrict ssh-ed25519 OLD {TAG}:n2\n");
+        let new = vec![format!("restrict ssh-ed25519 NEW {TAG}:n3")];
+        assert_eq!(
+            with_entries(&file, TAG, &new),
+            format!("ssh-ed25519 AAAA admin@laptop\nrestrict ssh-ed25519 NEW {TAG}:n3\n")
+        );
+        assert_eq!(without(&file, TAG), "ssh-ed25519 AAAA admin@laptop\n");
+    }
+}

@@ -1,0 +1,145 @@
+//! The command line: clap definitions only. Every wizard question is also a flag;
+//! commands live in `command/`.
+
+use crate::settings::{Mode, Topology};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "filesync",
+    version,
+    about = "Keep uploaded files identical across the app-server nodes of a web cluster",
+    long_about = "filesync installs live file synchronization (lsyncd + rsync over SSH) on the \
+                  app-server nodes of an environment, shows its state and logs, re-applies it \
+                  when nodes change, and removes it without touching your files.",
+    after_help = "Exit codes: 0 ok, 1 unexpected failure, 2 usage, 3 bad input (nothing changed), \
+                  4 some nodes failed (rerun to finish), 5 SSH refused (changed host key or \
+                  authentication; nothing changed), 6 unhealthy (status), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Inventory file (TOML) with the environments and their nodes.
+    #[arg(
+        long,
+        env = "FILESYNC_INVENTORY",
+        default_value = "filesync.toml",
+        global = true
+    )]
+    pub inventory: PathBuf,
+
+    /// ssh config file, passed to ssh as `-F` (default: ssh's own).
+    #[arg(long, env = "FILESYNC_SSH_CONFIG", global = true)]
+    pub ssh_config: Option<PathBuf>,
+
+    /// How results are printed on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human, global = true)]
+    pub output: OutputFormat,
+
+    /// Never prompt: take defaults, and fail on a missing setting (naming its flag).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// How many nodes to work on at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
+    pub parallel: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install (or update) file sync on the nodes of an environment.
+    Install(InstallArgs),
+    /// Show what install would change, per node, and change nothing.
+    Plan(SettingsArgs),
+    /// Show per node: lsyncd, watchdog, configuration drift, pushes to each peer.
+    Status(EnvArgs),
+    /// Show lsyncd's log of each node.
+    Logs(LogsArgs),
+    /// Remove file sync from the nodes of an environment (synced files stay).
+    Uninstall(EnvArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// The environment (a table [environments.NAME] of the inventory).
+    #[arg(long)]
+    pub env: Option<String>,
+
+    /// Only these nodes (names, comma-separated); default: all nodes of the environment.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Option<Vec<String>>,
+
+    /// Directory to sync, relative to the environment's webroot, e.g. /ROOT/wp-content.
+    /// Default: what is installed.
+    #[arg(long)]
+    pub path: Option<String>,
+
+    /// Seconds lsyncd collects changes before it copies them (1-3600). Default: what is
+    /// installed, else 10.
+    #[arg(long)]
+    pub delay: Option<String>,
+
+    /// One environment, or two environments kept in sync (not available yet).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+
+    /// mesh: every node pushes to every other (one hop); ring: each to the next
+    /// (the reference add-on's shape). Default: what is installed, else mesh.
+    #[arg(long, value_enum)]
+    pub topology: Option<Topology>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EnvArgs {
+    /// The environment (a table [environments.NAME] of the inventory).
+    #[arg(long)]
+    pub env: Option<String>,
+
+    /// Only these nodes (names, comma-separated); default: all nodes of the environment.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: EnvArgs,
+
+    /// Only this node.
+    #[arg(long)]
+    pub node: Option<String>,
+
+    /// How many lines per node.
+    #[arg(long, default_value_t = 50)]
+    pub lines: usize,
+}

@@ -1,0 +1,64 @@
+//! One module per subcommand, each with a `run`; this module holds what they
+//! share: loading the inventory, choosing the environment and its nodes, and
+//! printing results.
+
+pub mod completions;
+pub mod install;
+pub mod logs;
+pub mod status;
+pub mod uninstall;
+
+use crate::cli::{Global, OutputFormat};
+use crate::error::{Error, Result};
+use crate::inventory::{Environment, Inventory, Node};
+use crate::ssh::SshOptions;
+use crate::wizard;
+use serde::Serialize;
+
+pub fn inventory(global: &Global) -> Result<Inventory> {
+    Inventory::load(&global.inventory)
+}
+
+pub fn ssh_options(global: &Global) -> SshOptions {
+    SshOptions {
+        config_file: global.ssh_config.clone(),
+    }
+}
+
+/// The environment named by `--env`, or chosen in the wizard when allowed.
+pub fn environment<'a>(
+    inventory: &'a Inventory,
+    flag: Option<&str>,
+    ask: bool,
+) -> Result<&'a Environment> {
+    match flag {
+        Some(name) => inventory.environment(name),
+        None if ask => inventory.environment(&wizard::environment(&inventory.names())?),
+        None => Err(Error::MissingSetting {
+            what: "the environment".into(),
+            flag: "--env NAME".into(),
+        }),
+    }
+}
+
+/// The nodes named by `--nodes`, or chosen in the wizard when allowed, or all.
+pub fn nodes(env: &Environment, flag: Option<&[String]>, ask: bool) -> Result<Vec<Node>> {
+    match flag {
+        Some(names) => env.select(Some(names)),
+        None if ask && !env.nodes.is_empty() => {
+            let chosen = wizard::nodes(&env.node_names())?;
+            env.select(Some(&chosen))
+        }
+        None => env.select(None),
+    }
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
+    println!("{text}");
+    Ok(())
+}
+
+pub fn is_json(global: &Global) -> bool {
+    global.output == OutputFormat::Json
+}

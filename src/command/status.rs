@@ -1,0 +1,279 @@
+//! `filesync status`: per node, is lsyncd running, are the watchdog lines there,
+//! does the configuration still match what was installed, and how did the last
+//! push to each peer end. Reads only.
+
+use crate::cli::{EnvArgs, Global};
+use crate::command;
+use crate::crontab;
+use crate::desired;
+use crate::error::{Error, Result};
+use crate::fleet::Fleet;
+use crate::layout::InstallDir;
+use crate::node::Node;
+use crate::probe::{Lsyncd, Observed};
+use crate::remote;
+use crate::settings::Settings;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+pub struct PeerStatus {
+    pub peer: String,
+    /// Unix time the last push to this peer ended, if any yet.
+    pub last_push: Option<u64>,
+    /// rsync's exit code of the last push (0 = success).
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub node: String,
+    pub healthy: bool,
+    pub problems: Vec<String>,
+    pub installed: bool,
+    pub lsyncd: Option<Lsyncd>,
+    pub watchdog: bool,
+    pub drifted_files: Vec<String>,
+    pub settings: Option<Settings>,
+    pub peers: Vec<PeerStatus>,
+    pub recent_errors: Vec<String>,
+}
+
+pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
+    let inventory = command::inventory(global)?;
+    let env = command::environment(&inventory, args.env.as_deref(), false)?;
+    let nodes = env.select(args.nodes.as_deref())?;
+    let install = InstallDir::under_webroot(&env.webroot);
+    let mut fleet = Fleet::connect(
+        &nodes,
+        &command::ssh_options(global),
+        global.parallel.into(),
+    )
+    .await?;
+    let observed = fleet.probe(&install, &env.webroot, None).await;
+    let observed = match observed {
+        Ok(observed) => observed,
+        Err(err) => {
+            fleet.close().await;
+            return Err(err);
+        }
+    };
+    let report_script = remote::sync_report(&install)?;
+    let mut statuses = Vec::new();
+    for node in &nodes {
+        let status = match (fleet.nodes.get(&node.name), observed.get(&node.name)) {
+            (Some(ssh), Some(seen)) => {
+                let report = ssh.run(&report_script, None).await.unwrap_or_default();
+                node_status(&node.name, &install, seen, &report, now())
+            }
+            _ => unreachable_status(&node.name, &fleet),
+        };
+        statuses.push(status);
+    }
+    fleet.close().await;
+
+    if command::is_json(global) {
+        command::print_json(&statuses)?;
+    } else {
+        print!("{}", render(&statuses, now()));
+    }
+    let unhealthy = statuses.iter().filter(|s| !s.healthy).count();
+    if unhealthy > 0 {
+        return Err(Error::Unhealthy { count: unhealthy });
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn unreachable_status(name: &str, fleet: &Fleet) -> NodeStatus {
+    let reason = fleet
+        .unreachable
+        .iter()
+        .find(|f| f.node == name)
+        .map(|f| f.reason.clone())
+        .unwrap_or_else(|| "unreachable".into());
+    NodeStatus {
+        node: name.to_string(),
+        healthy: false,
+        problems: vec![reason],
+        installed: false,
+        lsyncd: None,
+        watchdog: false,
+        drifted_files: vec![],
+        settings: None,
+        peers: vec![],
+        recent_errors: vec![],
+    }
+}
+
+/// Builds a node's status from its probe and its sync report (pure).
+pub fn node_status(
+    name: &str,
+    install: &InstallDir,
+    seen: &Observed,
+    report: &str,
+    now: u64,
+) -> NodeStatus {
+    let mut problems = Vec::new();
+    let installed = seen.is_installed();
+    let (pushes, recent_errors) = parse_report(report);
+    let state = seen.state.as_ref();
+    if !installed {
+        problems.push("filesync is not installed".to_string());
+    }
+    if let Some(err) = &seen.state_error {
+        problems.push(err.clone());
+    }
+    let tag = desired::tag(install);
+    let watchdog = crontab::tagged(&seen.crontab, &tag).len() == 2;
+    let drifted_files = state.map(|s| s.drifted(&seen.files)).unwrap_or_default();
+    let mut peers = Vec::new();
+    if installed {
+        if !matches!(seen.lsyncd, Lsyncd::Running(_)) {
+            problems.push("lsyncd is not running".to_string());
+        }
+        if !watchdog {
+            problems.push("the watchdog crontab lines are missing".to_string());
+        }
+        if !drifted_files.is_empty() {
+            problems.push(format!(
+                "configuration drifted from what was installed: {}",
+                drifted_files.join(", ")
+            ));
+        }
+        for peer in state.map(|s| s.targets.clone()).unwrap_or_default() {
+            let alias = desired::alias(&peer);
+            let (last_push, exit_code) = match pushes.get(&alias) {
+                Some((at, code)) => (Some(*at), Some(*code)),
+                None => (None, None),
+            };
+            if let Some(code) = exit_code.filter(|code| *code != 0) {
+                problems.push(format!(
+                    "last push to {peer} failed: {} (rsync exit {code}, {} s ago)",
+                    rsync_exit_meaning(code),
+                    now.saturating_sub(last_push.unwrap_or(now))
+                ));
+            }
+            peers.push(PeerStatus {
+                peer,
+                last_push,
+                exit_code,
+            });
+        }
+    }
+    NodeStatus {
+        node: name.to_string(),
+        healthy: problems.is_empty(),
+        problems,
+        installed,
+        lsyncd: installed.then(|| seen.lsyncd.clone()),
+        watchdog,
+        drifted_files,
+        settings: state.map(|s| s.settings.clone()),
+        peers,
+        recent_errors,
+    }
+}
+
+/// `alias epoch code` lines, then `--`, then recent error lines of lsyncd's log.
+fn parse_report(report: &str) -> (BTreeMap<String, (u64, i32)>, Vec<String>) {
+    let (pushes, errors) = report.split_once("--\n").unwrap_or((report, ""));
+    let pushes = pushes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let alias = fields.next()?.to_string();
+            let at = fields.next()?.parse().ok()?;
+            let code = fields.next()?.parse().ok()?;
+            Some((alias, (at, code)))
+        })
+        .collect();
+    let errors = errors.lines().map(str::to_string).collect();
+    (pushes, errors)
+}
+
+/// What an rsync exit code means, in the terms a user can act on.
+pub fn rsync_exit_meaning(code: i32) -> &'static str {
+    match code {
+        255 => "could not connect to the peer over SSH",
+        10 | 35 => "connection error",
+        11 => "file I/O error on the peer (disk full?)",
+        12 => "protocol error (the peer refused the transfer or its disk is full)",
+        23 => "some files could not be transferred",
+        24 => "some files vanished while being sent",
+        30 => "timeout",
+        _ => "rsync failed",
+    }
+}
+
+fn render(statuses: &[NodeStatus], now: u64) -> String {
+    let mut out = String::new();
+    for status in statuses {
+        let lsyncd = match &status.lsyncd {
+            Some(Lsyncd::Running(pid)) => format!("lsyncd running (pid {pid})"),
+            Some(_) => "lsyncd STOPPED".to_string(),
+            None if status.installed => "lsyncd unknown".to_string(),
+            None => "not installed".to_string(),
+        };
+        let health = if status.healthy { "ok" } else { "UNHEALTHY" };
+        out.push_str(&format!("{}: {health}, {lsyncd}", status.node));
+        if status.installed {
+            out.push_str(if status.watchdog {
+                ", watchdog on"
+            } else {
+                ", watchdog MISSING"
+            });
+            out.push_str(if status.drifted_files.is_empty() {
+                ", config up to date"
+            } else {
+                ", config DRIFTED"
+            });
+        }
+        out.push('\n');
+        for peer in &status.peers {
+            let line = match (peer.last_push, peer.exit_code) {
+                (Some(at), Some(0)) => format!("last push ok {} s ago", now.saturating_sub(at)),
+                (Some(at), Some(code)) => format!(
+                    "last push FAILED {} s ago: {}",
+                    now.saturating_sub(at),
+                    rsync_exit_meaning(code)
+                ),
+                _ => "no push yet".to_string(),
+            };
+            out.push_str(&format!("  -> {}: {line}\n", peer.peer));
+        }
+        for problem in &status.problems {
+            out.push_str(&format!("  ! {problem}\n"));
+        }
+        for error in &status.recent_errors {
+            out.push_str(&format!("  log: {error}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_give_last_push_per_peer_and_errors() {
+        let (pushes, errors) =
+            parse_report("filesync-n2 1700000000 0\nfilesync-n3 1700000005 255\n--\nError: x\n");
+        assert_eq!(pushes["filesync-n2"], (1700000000, 0));
+        assert_eq!(pushes["filesync-n3"], (1700000005, 255));
+        assert_eq!(errors, ["Error: x"]);
+    }
+
+    #[test]
+    fn exit_codes_are_explained() {
+        assert!(rsync_exit_meaning(255).contains("SSH"));
+        assert!(rsync_exit_meaning(11).contains("disk full"));
+    }
+}

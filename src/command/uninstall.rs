@@ -1,0 +1,137 @@
+//! `filesync uninstall`: stops lsyncd, removes filesync's crontab lines, the
+//! authorized_keys entries it added and its install directory, on every node.
+//! Synced files are never touched.
+
+use crate::authorized_keys;
+use crate::cli::{EnvArgs, Global};
+use crate::command;
+use crate::crontab;
+use crate::desired;
+use crate::error::{Error, NodeFailure, Result};
+use crate::fleet::Fleet;
+use crate::layout::InstallDir;
+use crate::node::Node;
+use crate::probe::Observed;
+use crate::progress::Progress;
+use crate::remote;
+use crate::wizard;
+use futures::stream::{self, StreamExt};
+
+pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
+    let inventory = command::inventory(global)?;
+    let ask = wizard::allowed(global.yes);
+    let env = command::environment(&inventory, args.env.as_deref(), ask)?;
+    let nodes = env.select(args.nodes.as_deref())?;
+    if !global.yes {
+        if !ask {
+            return Err(Error::MissingSetting {
+                what: "confirmation to uninstall".into(),
+                flag: "--yes".into(),
+            });
+        }
+        let prompt = format!(
+            "Remove file sync from {} node(s) of {}? Synced files stay.",
+            nodes.len(),
+            env.name
+        );
+        if !wizard::confirm(&prompt)? {
+            return Err(Error::Cancelled);
+        }
+    }
+    let install = InstallDir::under_webroot(&env.webroot);
+    let mut fleet = Fleet::connect(
+        &nodes,
+        &command::ssh_options(global),
+        global.parallel.into(),
+    )
+    .await?;
+    let observed = match fleet.probe(&install, &env.webroot, None).await {
+        Ok(observed) => observed,
+        Err(err) => {
+            fleet.close().await;
+            return Err(err);
+        }
+    };
+    let progress = if command::is_json(global) {
+        Progress::hidden()
+    } else {
+        Progress::new(&fleet.nodes.keys().cloned().collect::<Vec<_>>())
+    };
+    let results: Vec<(String, anyhow::Result<bool>)> = stream::iter(fleet.nodes.values())
+        .map(|node| {
+            let seen = &observed[node.name()];
+            let (install, progress) = (&install, &progress);
+            async move {
+                (
+                    node.name().to_string(),
+                    remove(node, install, seen, progress).await,
+                )
+            }
+        })
+        .buffer_unordered(fleet.parallel)
+        .collect()
+        .await;
+    drop(progress);
+    let mut failures = fleet.unreachable.clone();
+    let mut removed = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(true) => removed.push(name),
+            Ok(false) => {}
+            Err(err) => failures.push(NodeFailure {
+                node: name,
+                reason: format!("{err:#}"),
+            }),
+        }
+    }
+    fleet.close().await;
+    removed.sort();
+    if command::is_json(global) {
+        command::print_json(&serde_json::json!({ "removed": removed, "failed": failures }))?;
+    } else {
+        println!(
+            "Removed from {} node(s); synced files were left in place.",
+            removed.len()
+        );
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Partial { failures })
+    }
+}
+
+/// Removes the installation from one node; false when there was nothing to remove.
+async fn remove<N: Node>(
+    node: &N,
+    install: &InstallDir,
+    seen: &Observed,
+    progress: &Progress,
+) -> anyhow::Result<bool> {
+    let name = node.name();
+    let tag = desired::tag(install);
+    let has_cron = !crontab::tagged(&seen.crontab, &tag).is_empty();
+    let has_keys = !authorized_keys::entries(&seen.authorized_keys, &tag).is_empty();
+    if !seen.is_installed() && !has_cron && !has_keys {
+        progress.finish(name, "not installed");
+        return Ok(false);
+    }
+    if has_cron {
+        progress.step(name, "removing the crontab lines");
+        let content = crontab::without(&seen.crontab, &tag);
+        node.run(&remote::set_crontab(), Some(content.as_bytes()))
+            .await?;
+    }
+    progress.step(name, "stopping lsyncd and removing the install directory");
+    node.run(&remote::remove_install_dir(install)?, None)
+        .await?;
+    if has_keys {
+        progress.step(name, "removing the peers' keys from authorized_keys");
+        let content = authorized_keys::without(&seen.authorized_keys, &tag);
+        let path = crate::apply::authorized_keys_path(seen);
+        node.run(&remote::write_file(&path, 0o600)?, Some(content.as_bytes()))
+            .await?;
+    }
+    progress.finish(name, "removed");
+    Ok(true)
+}

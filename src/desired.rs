@@ -1,0 +1,251 @@
+//! What filesync wants on each node of an installation: computed from the
+//! settings, the topology and facts the probe read from the nodes. Pure.
+
+use crate::inventory::{Environment, Node, PeerAddress};
+use crate::layout::InstallDir;
+use crate::settings::Settings;
+use crate::topology;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Facts about a node that its peers' configuration depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFacts {
+    /// The login user on the node (peers push as this user).
+    pub user: String,
+    /// The node's SSH host public keys (`type base64`), pinned by its peers.
+    pub host_keys: Vec<String>,
+    /// The rrsync that confines pushes to the synced directory, if the node has a
+    /// version with `-absolute` and `-no-lock`.
+    pub rrsync: Option<String>,
+    /// Mount points inside the synced directory, relative to it (`/media/nfs`).
+    pub mounts: Vec<String>,
+    /// The addresses pushes from this node come from (for `from=`).
+    pub source_addresses: Vec<String>,
+}
+
+/// A peer this node pushes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushTarget {
+    pub name: String,
+    /// The ssh config `Host` of this peer in the installation's ssh config.
+    pub alias: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub address: String,
+    pub host_keys: Vec<String>,
+    /// rsync's destination: `alias:/absolute/synced/dir/`.
+    pub remote: String,
+}
+
+/// A peer that pushes to this node, admitted by an authorized_keys entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pusher {
+    pub name: String,
+    pub from: Vec<String>,
+}
+
+/// Everything one node of the installation should have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeConfig {
+    pub env: String,
+    pub node: String,
+    pub install: InstallDir,
+    pub settings: Settings,
+    /// The synced directory, absolute.
+    pub source: String,
+    pub targets: Vec<PushTarget>,
+    pub pushers: Vec<Pusher>,
+    /// rsync patterns excluded from sync, anchored at the synced directory.
+    pub excludes: Vec<String>,
+    pub rrsync: Option<String>,
+}
+
+impl NodeConfig {
+    /// The tag that marks this installation's crontab lines and authorized_keys entries.
+    pub fn tag(&self) -> String {
+        tag(&self.install)
+    }
+}
+
+pub fn tag(install: &InstallDir) -> String {
+    format!("filesync:{}", install.root())
+}
+
+/// rsync's own temporary directory under `--delay-updates`.
+pub const RSYNC_TEMP_PATTERN: &str = ".~tmp~/";
+
+/// The configuration of every node in `nodes` (the nodes that take part; nodes
+/// without facts are left out of every peer list).
+pub fn node_configs(
+    env: &Environment,
+    settings: &Settings,
+    nodes: &[Node],
+    facts: &BTreeMap<String, NodeFacts>,
+) -> BTreeMap<String, NodeConfig> {
+    let members: Vec<&Node> = nodes
+        .iter()
+        .filter(|node| facts.contains_key(&node.name))
+        .collect();
+    let names: Vec<String> = members.iter().map(|node| node.name.clone()).collect();
+    let targets = topology::push_targets(&names, settings.topology);
+    let pushers = topology::pushers(&targets);
+    let install = InstallDir::under_webroot(&env.webroot);
+    let source = settings.path.absolute(&env.webroot);
+    let by_name: BTreeMap<&str, &Node> = members.iter().map(|n| (n.name.as_str(), *n)).collect();
+
+    members
+        .iter()
+        .map(|node| {
+            let own = &facts[&node.name];
+            let push_targets = targets[&node.name]
+                .iter()
+                .map(|peer| push_target(by_name[peer.as_str()], &facts[peer], &source))
+                .collect();
+            let admitted = pushers[&node.name]
+                .iter()
+                .map(|peer| Pusher {
+                    name: peer.clone(),
+                    from: facts[peer].source_addresses.clone(),
+                })
+                .collect();
+            let mut excludes = vec![RSYNC_TEMP_PATTERN.to_string()];
+            if let Some(inside) = install.relative_to(&source) {
+                excludes.push(format!("{inside}/"));
+            }
+            excludes.extend(own.mounts.iter().map(|mount| format!("{mount}/")));
+            let config = NodeConfig {
+                env: env.name.clone(),
+                node: node.name.clone(),
+                install: install.clone(),
+                settings: settings.clone(),
+                source: source.clone(),
+                targets: push_targets,
+                pushers: admitted,
+                excludes,
+                rrsync: own.rrsync.clone(),
+            };
+            (node.name.clone(), config)
+        })
+        .collect()
+}
+
+/// The ssh config `Host` under which a node's peers reach it: the node name with
+/// anything but letters, digits, `.`, `_` and `-` turned into `-`.
+pub fn alias(node: &str) -> String {
+    let safe: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("filesync-{safe}")
+}
+
+fn push_target(peer: &Node, facts: &NodeFacts, source: &str) -> PushTarget {
+    let alias = alias(&peer.name);
+    let PeerAddress { host, port } = &peer.address;
+    PushTarget {
+        name: peer.name.clone(),
+        remote: format!("{alias}:{}/", source.trim_end_matches('/')),
+        alias,
+        host: host.clone(),
+        port: *port,
+        user: facts.user.clone(),
+        address: peer.address.to_string(),
+        host_keys: facts.host_keys.clone(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::inventory::Inventory;
+    use crate::settings::{SyncPath, Topology};
+
+    pub fn env(n: usize) -> Environment {
+        let nodes: Vec<String> = (1..=n)
+            .map(|i| format!("{{ name = \"n{i}\", ssh = \"n{i}\", address = \"10.1.0.{i}\" }}"))
+            .collect();
+        let text = format!("[environments.prod]\nnodes = [{}]\n", nodes.join(", "));
+        Inventory::parse(&text).unwrap().environments["prod"].clone()
+    }
+
+    pub fn facts(env: &Environment) -> BTreeMap<String, NodeFacts> {
+        env.nodes
+            .iter()
+            .map(|node| {
+                let facts = NodeFacts {
+                    user: "root".into(),
+                    host_keys: vec![format!("ssh-ed25519 HOSTKEY{}", node.name)],
+                    rrsync: Some("/usr/bin/rrsync".into()),
+                    mounts: vec![],
+                    source_addresses: vec![node.address.host.clone()],
+                };
+                (node.name.clone(), facts)
+            })
+            .collect()
+    }
+
+    pub fn settings(path: &str, topology: Topology) -> Settings {
+        Settings {
+            path: SyncPath::parse(path, "/var/www/webroot").unwrap(),
+            delay: "1".parse().unwrap(),
+            topology,
+        }
+    }
+
+    #[test]
+    fn each_node_pushes_to_its_peers_and_admits_its_pushers() {
+        let env = env(3);
+        let configs = node_configs(
+            &env,
+            &settings("/ROOT/wp-content", Topology::Mesh),
+            &env.nodes,
+            &facts(&env),
+        );
+        let n1 = &configs["n1"];
+        assert_eq!(n1.source, "/var/www/webroot/ROOT/wp-content");
+        let remotes: Vec<_> = n1.targets.iter().map(|t| t.remote.as_str()).collect();
+        assert_eq!(
+            remotes,
+            [
+                "filesync-n2:/var/www/webroot/ROOT/wp-content/",
+                "filesync-n3:/var/www/webroot/ROOT/wp-content/"
+            ]
+        );
+        assert_eq!(n1.targets[0].host_keys, ["ssh-ed25519 HOSTKEYn2"]);
+        assert_eq!(n1.pushers[1].from, ["10.1.0.3"]);
+        assert_eq!(n1.excludes, [RSYNC_TEMP_PATTERN]);
+        assert_eq!(n1.tag(), "filesync:/var/www/webroot/lsyncd");
+    }
+
+    #[test]
+    fn nodes_without_facts_are_in_no_peer_list() {
+        let env = env(3);
+        let mut facts = facts(&env);
+        facts.remove("n2");
+        let configs = node_configs(&env, &settings("/ROOT", Topology::Mesh), &env.nodes, &facts);
+        assert!(!configs.contains_key("n2"));
+        assert_eq!(configs["n1"].targets.len(), 1);
+        assert_eq!(configs["n3"].pushers[0].name, "n1");
+    }
+
+    #[test]
+    fn syncing_the_whole_webroot_excludes_the_install_dir_and_mounts() {
+        let env = env(2);
+        let mut facts = facts(&env);
+        facts.get_mut("n1").unwrap().mounts = vec!["/media/nfs".into()];
+        let configs = node_configs(&env, &settings("/", Topology::Ring), &env.nodes, &facts);
+        assert_eq!(
+            configs["n1"].excludes,
+            [RSYNC_TEMP_PATTERN, "/lsyncd/", "/media/nfs/"]
+        );
+        assert_eq!(configs["n2"].excludes, [RSYNC_TEMP_PATTERN, "/lsyncd/"]);
+    }
+}

@@ -1,0 +1,221 @@
+//! The errors filesync reports to its user, each with the exit code it maps to and a
+//! hint that says what to do next. Nothing here performs I/O.
+
+use std::fmt;
+use thiserror::Error;
+
+/// Process exit codes; documented in the README and relied upon by scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything done (or nothing to do).
+    Success = 0,
+    /// An unexpected failure (a bug, or the local machine).
+    Failure = 1,
+    /// The command line could not be parsed (clap's own code).
+    Usage = 2,
+    /// Bad input: settings, inventory or a preflight check. No node was changed.
+    BadInput = 3,
+    /// Some nodes failed or were unreachable; the others were done. Rerun to finish.
+    Partial = 4,
+    /// SSH refused to trust or log into a node (changed host key, authentication).
+    /// No node was changed.
+    Ssh = 5,
+    /// status found a node that is not healthy.
+    Unhealthy = 6,
+    /// Interrupted by a signal.
+    Interrupted = 130,
+}
+
+/// One node and what went wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeFailure {
+    pub node: String,
+    pub reason: String,
+}
+
+impl fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.node, self.reason)
+    }
+}
+
+fn lines(failures: &[NodeFailure]) -> String {
+    failures
+        .iter()
+        .map(|failure| format!("\n  {failure}"))
+        .collect()
+}
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("invalid sync path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+
+    #[error("invalid delay {value:?}: {reason}")]
+    InvalidDelay { value: String, reason: String },
+
+    #[error("inventory {path}: {reason}")]
+    Inventory { path: String, reason: String },
+
+    #[error("unknown environment {name:?} (the inventory has: {known})")]
+    UnknownEnvironment { name: String, known: String },
+
+    #[error("unknown node {name:?} in environment {env:?} (it has: {known})")]
+    UnknownNode {
+        env: String,
+        name: String,
+        known: String,
+    },
+
+    #[error("environment {env:?} has no nodes to work on")]
+    NoNodes { env: String },
+
+    #[error("{what} is required: give {flag}")]
+    MissingSetting { what: String, flag: String },
+
+    #[error("{what} is not available yet")]
+    Unsupported { what: String, hint: String },
+
+    #[error("preflight failed, no node was changed:{}", lines(.failures))]
+    Preflight { failures: Vec<NodeFailure> },
+
+    #[error("host key of {node} has changed; refusing to connect:\n  {detail}")]
+    HostKeyChanged { node: String, detail: String },
+
+    #[error("SSH authentication to {node} failed:\n  {detail}")]
+    AuthFailed { node: String, detail: String },
+
+    #[error("{} node(s) failed, the others were done:{}", .failures.len(), lines(.failures))]
+    Partial { failures: Vec<NodeFailure> },
+
+    #[error("{count} node(s) are not healthy")]
+    Unhealthy { count: usize },
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error("cancelled; nothing was changed")]
+    Cancelled,
+
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::InvalidPath { .. }
+            | Error::InvalidDelay { .. }
+            | Error::Inventory { .. }
+            | Error::UnknownEnvironment { .. }
+            | Error::UnknownNode { .. }
+            | Error::NoNodes { .. }
+            | Error::MissingSetting { .. }
+            | Error::Unsupported { .. }
+            | Error::Preflight { .. }
+            | Error::Cancelled => ExitCode::BadInput,
+            Error::HostKeyChanged { .. } | Error::AuthFailed { .. } => ExitCode::Ssh,
+            Error::Partial { .. } => ExitCode::Partial,
+            Error::Unhealthy { .. } => ExitCode::Unhealthy,
+            Error::Interrupted => ExitCode::Interrupted,
+            Error::Other(_) => ExitCode::Failure,
+        }
+    }
+
+    /// What the user can do about it, shown as a `Hint:` line.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Error::InvalidPath { .. } => {
+                "--path is relative to the environment's webroot, e.g. --path /ROOT/wp-content"
+                    .to_string()
+            }
+            Error::InvalidDelay { .. } => {
+                "--delay is a whole number of seconds from 1 to 3600 (default 10)".to_string()
+            }
+            Error::Inventory { .. } => {
+                "see `filesync --help` and the README for the inventory format; \
+                 --inventory or FILESYNC_INVENTORY names the file"
+                    .to_string()
+            }
+            Error::UnknownEnvironment { .. } => {
+                "check --env against the [environments.NAME] tables of the inventory".to_string()
+            }
+            Error::UnknownNode { .. } => {
+                "--nodes takes node names from the environment, separated by commas".to_string()
+            }
+            Error::NoNodes { .. } => "add nodes to the environment in the inventory".to_string(),
+            Error::MissingSetting { flag, .. } => {
+                format!("pass {flag}, or run in a terminal without --yes to be asked")
+            }
+            Error::Unsupported { hint, .. } => hint.clone(),
+            Error::Preflight { .. } => {
+                "fix the problems above on those nodes, then run the command again".to_string()
+            }
+            Error::HostKeyChanged { node, .. } => format!(
+                "if {node} was really reinstalled, remove its old key with \
+                 `ssh-keygen -R HOST` (with -f for the known_hosts file in use) and check the \
+                 new fingerprint; otherwise someone may be intercepting the connection"
+            ),
+            Error::AuthFailed { .. } => {
+                "check the SSH user, key and agent for that node (try `ssh -F CONFIG HOST` by \
+                 hand); --ssh-config names the ssh config filesync uses"
+                    .to_string()
+            }
+            Error::Partial { .. } => {
+                "fix or bring back the failed nodes and run the same command again: it \
+                 finishes the job and leaves finished nodes alone"
+                    .to_string()
+            }
+            Error::Unhealthy { .. } => {
+                "see `filesync logs` for the failing nodes; `filesync install` repairs drifted \
+                 configuration"
+                    .to_string()
+            }
+            Error::Interrupted | Error::Cancelled | Error::Other(_) => return None,
+        };
+        Some(hint)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_and_ssh_refusals_have_distinct_exit_codes_and_hints() {
+        let bad = Error::InvalidDelay {
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        };
+        assert_eq!(bad.exit_code(), ExitCode::BadInput);
+        assert!(bad.hint().unwrap().contains("--delay"));
+        let ssh = Error::HostKeyChanged {
+            node: "n1".into(),
+            detail: "REMOTE HOST IDENTIFICATION HAS CHANGED".into(),
+        };
+        assert_eq!(ssh.exit_code(), ExitCode::Ssh);
+        assert!(ssh.hint().unwrap().contains("ssh-keygen -R"));
+    }
+
+    #[test]
+    fn partial_failure_names_every_failed_node() {
+        let err = Error::Partial {
+            failures: vec![
+                NodeFailure {
+                    node: "n2".into(),
+                    reason: "unreachable".into(),
+                },
+                NodeFailure {
+                    node: "n3".into(),
+                    reason: "disk full".into(),
+                },
+            ],
+        };
+        let text = err.to_string();
+        assert!(text.starts_with("2 node(s) failed"));
+        assert!(text.contains("\n  n2: unreachable") && text.contains("\n  n3: disk full"));
+        assert_eq!(err.exit_code(), ExitCode::Partial);
+    }
+}

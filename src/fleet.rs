@@ -1,0 +1,103 @@
+//! The nodes of one run: connected in parallel, probed in parallel. A node that
+//! cannot be reached is set aside and reported; a changed host key or failed
+//! authentication stops the run before anything changes.
+
+use crate::error::{NodeFailure, Result};
+use crate::inventory::Node as InventoryNode;
+use crate::layout::InstallDir;
+use crate::node::Node;
+use crate::probe::{self, Observed};
+use crate::ssh::{ConnectError, SshNode, SshOptions};
+use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
+
+pub struct Fleet {
+    pub nodes: BTreeMap<String, SshNode>,
+    pub unreachable: Vec<NodeFailure>,
+    pub parallel: usize,
+}
+
+impl Fleet {
+    pub async fn connect(
+        nodes: &[InventoryNode],
+        options: &SshOptions,
+        parallel: usize,
+    ) -> Result<Self> {
+        let parallel = parallel.max(1);
+        let results: Vec<(String, std::result::Result<SshNode, ConnectError>)> = stream::iter(
+            nodes,
+        )
+        .map(|node| async move { (node.name.clone(), SshNode::connect(node, options).await) })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+        let mut fleet = Fleet {
+            nodes: BTreeMap::new(),
+            unreachable: Vec::new(),
+            parallel,
+        };
+        let mut refused = None;
+        for (name, result) in results {
+            match result {
+                Ok(node) => {
+                    fleet.nodes.insert(name, node);
+                }
+                Err(ConnectError::Refused(err)) => refused = refused.or(Some(err)),
+                Err(ConnectError::Unreachable(reason)) => fleet.unreachable.push(NodeFailure {
+                    node: name,
+                    reason: format!("unreachable: {reason}"),
+                }),
+            }
+        }
+        fleet.unreachable.sort_by(|a, b| a.node.cmp(&b.node));
+        if let Some(err) = refused {
+            fleet.close().await;
+            return Err(err);
+        }
+        Ok(fleet)
+    }
+
+    /// Probes every connected node; a node whose probe fails joins `unreachable`.
+    pub async fn probe(
+        &mut self,
+        install: &InstallDir,
+        webroot: &str,
+        sync_dir: Option<&str>,
+    ) -> Result<BTreeMap<String, Observed>> {
+        let script = crate::remote::probe(install, webroot, sync_dir)?;
+        let results: Vec<(String, anyhow::Result<Observed>)> = stream::iter(self.nodes.values())
+            .map(|node| {
+                let script = &script;
+                async move {
+                    let result = node
+                        .run(script, None)
+                        .await
+                        .and_then(|output| probe::parse(&output, sync_dir));
+                    (node.name().to_string(), result)
+                }
+            })
+            .buffer_unordered(self.parallel)
+            .collect()
+            .await;
+        let mut observed = BTreeMap::new();
+        for (name, result) in results {
+            match result {
+                Ok(facts) => {
+                    observed.insert(name, facts);
+                }
+                Err(err) => {
+                    self.nodes.remove(&name);
+                    self.unreachable.push(NodeFailure {
+                        node: name,
+                        reason: format!("probe failed: {err:#}"),
+                    });
+                }
+            }
+        }
+        Ok(observed)
+    }
+
+    pub async fn close(self) {
+        futures::future::join_all(self.nodes.into_values().map(SshNode::close)).await;
+    }
+}

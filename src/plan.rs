@@ -1,0 +1,660 @@
+//! The plan: per node, what must change to get from what is there (`Observed`)
+//! to what is wanted (`NodeConfig`). Pure, serializable and printable; `install`
+//! executes exactly this plan and `plan` / `--dry-run` print it.
+
+use crate::authorized_keys;
+use crate::crontab;
+use crate::desired::NodeConfig;
+use crate::error::NodeFailure;
+use crate::probe::{Lsyncd, Observed};
+use crate::remote::{PackageManager, Privilege};
+use crate::render::{self, RenderedFile};
+use crate::settings::Settings;
+use crate::state::NodeState;
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+/// Free space below this on the webroot's filesystem fails the preflight.
+pub const MIN_FREE_KB: u64 = 16 * 1024;
+/// inotify watches kept free beyond the synced directories, for growth.
+const WATCH_HEADROOM: u64 = 8192;
+
+/// One change on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    InstallPackages {
+        manager: PackageManager,
+        packages: Vec<String>,
+    },
+    RaiseInotifyWatches {
+        from: u64,
+        to: u64,
+    },
+    CreateInstallDir {
+        path: String,
+    },
+    GenerateSyncKey,
+    WriteFile {
+        path: String,
+        mode: u32,
+        #[serde(skip)]
+        content: String,
+        /// Unified diff against the file on the node; `None` for a new file.
+        diff: Option<String>,
+    },
+    CreateExcludesFile,
+    UpdateAuthorizedKeys {
+        admit: Vec<String>,
+        revoke: Vec<String>,
+    },
+    UpdateCrontab {
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    StartLsyncd,
+    RestartLsyncd,
+    WriteState {
+        #[serde(skip)]
+        content: String,
+    },
+}
+
+/// When an action runs: every node finishes a phase before any node starts the
+/// next, so that keys exist before they are admitted and every node admits its
+/// peers before any lsyncd starts pushing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Prepare,
+    Configure,
+    Activate,
+}
+
+impl Action {
+    pub fn phase(&self) -> Phase {
+        match self {
+            Action::InstallPackages { .. }
+            | Action::RaiseInotifyWatches { .. }
+            | Action::CreateInstallDir { .. }
+            | Action::GenerateSyncKey => Phase::Prepare,
+            Action::WriteFile { .. }
+            | Action::CreateExcludesFile
+            | Action::UpdateAuthorizedKeys { .. }
+            | Action::UpdateCrontab { .. } => Phase::Configure,
+            Action::StartLsyncd | Action::RestartLsyncd | Action::WriteState { .. } => {
+                Phase::Activate
+            }
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::InstallPackages { manager, packages } => write!(
+                f,
+                "install packages with {}: {}",
+                manager.command(),
+                packages.join(" ")
+            ),
+            Action::RaiseInotifyWatches { from, to } => {
+                write!(f, "raise fs.inotify.max_user_watches from {from} to {to}")
+            }
+            Action::CreateInstallDir { path } => write!(f, "create {path}"),
+            Action::GenerateSyncKey => {
+                f.write_str("generate this node's sync key (it never leaves the node)")
+            }
+            Action::WriteFile {
+                path, diff: None, ..
+            } => write!(f, "write {path} (new)"),
+            Action::WriteFile { path, .. } => write!(f, "update {path}"),
+            Action::CreateExcludesFile => f.write_str("create etc/excludes (yours to edit)"),
+            Action::UpdateAuthorizedKeys { admit, revoke } => {
+                let mut parts = Vec::new();
+                if !admit.is_empty() {
+                    parts.push(format!("admit pushes from {}", admit.join(", ")));
+                }
+                if !revoke.is_empty() {
+                    parts.push(format!("revoke {}", revoke.join(", ")));
+                }
+                write!(f, "authorized_keys: {}", parts.join("; "))
+            }
+            Action::UpdateCrontab { add, remove } => {
+                write!(
+                    f,
+                    "crontab: add {} line(s), remove {}",
+                    add.len(),
+                    remove.len()
+                )
+            }
+            Action::StartLsyncd => f.write_str("start lsyncd"),
+            Action::RestartLsyncd => {
+                f.write_str("restart lsyncd (full rescan of the synced directory)")
+            }
+            Action::WriteState { .. } => f.write_str("record the installation in state.json"),
+        }
+    }
+}
+
+/// Everything that changes on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePlan {
+    pub node: String,
+    pub actions: Vec<Action>,
+    pub warnings: Vec<String>,
+}
+
+/// The whole plan for an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub env: String,
+    pub settings: Settings,
+    pub nodes: Vec<NodePlan>,
+    /// Nodes that could not be reached: left out of this run and of every peer list.
+    pub unreachable: Vec<NodeFailure>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.nodes.iter().all(|node| node.actions.is_empty())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Environment {}: sync {} every {} s, topology {}",
+            self.env, self.settings.path, self.settings.delay, self.settings.topology
+        )?;
+        for node in &self.nodes {
+            if node.actions.is_empty() {
+                writeln!(f, "{}: no changes", node.node)?;
+            } else {
+                writeln!(f, "{}:", node.node)?;
+            }
+            for action in &node.actions {
+                writeln!(f, "  - {action}")?;
+                if let Action::WriteFile {
+                    diff: Some(diff), ..
+                } = action
+                {
+                    for line in diff.lines() {
+                        writeln!(f, "      {line}")?;
+                    }
+                }
+            }
+            for warning in &node.warnings {
+                writeln!(f, "  ! {warning}")?;
+            }
+        }
+        for failure in &self.unreachable {
+            writeln!(
+                f,
+                "{}: skipped, unreachable: {}",
+                failure.node, failure.reason
+            )?;
+        }
+        if self.is_empty() {
+            writeln!(f, "No changes.")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a node before anything changes anywhere. Returns the problems that
+/// must stop the run, the warnings, and the preparation actions it needs.
+pub fn preflight(
+    config: &NodeConfig,
+    observed: &Observed,
+) -> (Vec<String>, Vec<String>, Vec<Action>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut actions = Vec::new();
+    let can_be_root = observed.privilege != Privilege::None;
+
+    if !observed.missing_tools.is_empty() {
+        match (observed.package_manager, can_be_root) {
+            (Some(manager), true) => {
+                let mut packages: Vec<String> = observed
+                    .missing_tools
+                    .iter()
+                    .map(|tool| manager.package_for(tool).to_string())
+                    .collect();
+                packages.dedup();
+                actions.push(Action::InstallPackages { manager, packages });
+            }
+            (None, _) => errors.push(format!(
+                "missing {} and no supported package manager (apt-get, dnf, yum, microdnf, \
+                 apk, zypper) to install them: install them by hand",
+                observed.missing_tools.join(", ")
+            )),
+            (Some(_), false) => errors.push(format!(
+                "missing {}; the SSH user {:?} is neither root nor allowed passwordless sudo, so \
+                 filesync cannot install them: install them as root, or connect as root",
+                observed.missing_tools.join(", "),
+                observed.user
+            )),
+        }
+    }
+    if let Some(state) = &observed.state {
+        if state.env != config.env {
+            errors.push(format!(
+                "{} already holds filesync's installation for environment {:?}; uninstall it \
+                 there first (filesync uninstall --env {})",
+                config.install.root(),
+                state.env,
+                state.env
+            ));
+        }
+    } else if let Some(entries) = &observed.install_dir {
+        if !observed.marker && !entries.is_empty() {
+            errors.push(format!(
+                "{} exists and was not created by filesync; move it away first",
+                config.install.root()
+            ));
+        }
+    }
+    match &observed.sync_dir {
+        Some(dir) if dir.exists => {
+            let needed = dir.dirs + WATCH_HEADROOM;
+            match observed.inotify_watches {
+                Some(limit) if limit < needed && can_be_root => {
+                    actions.push(Action::RaiseInotifyWatches {
+                        from: limit,
+                        to: needed.next_power_of_two(),
+                    });
+                }
+                Some(limit) if limit < needed => warnings.push(format!(
+                    "the synced directory has {} directories but fs.inotify.max_user_watches is \
+                     {limit}: lsyncd will miss changes; as root run `sysctl -w \
+                     fs.inotify.max_user_watches={}`",
+                    dir.dirs,
+                    needed.next_power_of_two()
+                )),
+                _ => {}
+            }
+            for mount in &dir.mounts {
+                warnings.push(format!(
+                    "mount point {mount} inside the synced directory is excluded from sync"
+                ));
+            }
+        }
+        _ => errors.push(format!(
+            "the synced directory {} does not exist; create it there, or check --path \
+             (it is relative to the webroot)",
+            config.source
+        )),
+    }
+    if let Some(free) = observed.free_kb {
+        if free < MIN_FREE_KB {
+            errors.push(format!(
+                "only {free} KiB free on the webroot's filesystem; filesync needs {MIN_FREE_KB} KiB"
+            ));
+        }
+    }
+    if !observed.cron_running && !observed.missing_tools.iter().any(|t| t == "crontab") {
+        warnings.push(
+            "no cron daemon is running: the watchdog will not restart lsyncd after a crash or reboot"
+                .to_string(),
+        );
+    }
+    if config.rrsync.is_none() && !config.pushers.is_empty() {
+        warnings.push(
+            "rrsync (with -absolute and -no-lock, rsync >= 3.2.7) not found: peers' keys are limited \
+             to rsync-capable SSH from their addresses but not confined to the synced directory"
+                .to_string(),
+        );
+    }
+    (errors, warnings, actions)
+}
+
+/// The authorized_keys entries this node should have for its pushers whose keys
+/// are known, by pusher name.
+pub fn authorized_entries(
+    config: &NodeConfig,
+    keys: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    config
+        .pushers
+        .iter()
+        .filter_map(|pusher| keys.get(&pusher.name).map(|key| (pusher, key)))
+        .map(|(pusher, key)| {
+            Ok((
+                pusher.name.clone(),
+                render::authorized_key_entry(config, &pusher.name, key)?,
+            ))
+        })
+        .collect()
+}
+
+/// The plan of one node that passed the preflight. `keys` holds the sync public
+/// keys of the nodes that already have one.
+pub fn node_plan(
+    config: &NodeConfig,
+    observed: &Observed,
+    keys: &BTreeMap<String, String>,
+    prepare: Vec<Action>,
+    warnings: Vec<String>,
+) -> Result<NodePlan> {
+    let mut actions = prepare;
+    if !observed.marker {
+        actions.push(Action::CreateInstallDir {
+            path: config.install.root().to_string(),
+        });
+    }
+    if observed.sync_key.is_none() {
+        actions.push(Action::GenerateSyncKey);
+    }
+    let files = render::files(config)?;
+    let mut lsyncd_conf_changed = false;
+    for file in &files {
+        if let Some(action) = file_action(file, observed.files.get(file.path)) {
+            lsyncd_conf_changed |= file.path == crate::layout::LSYNCD_CONF;
+            actions.push(action);
+        }
+    }
+    if !observed.excludes_exists {
+        actions.push(Action::CreateExcludesFile);
+    }
+
+    let tag = config.tag();
+    let wanted = authorized_entries(config, keys)?;
+    let present: BTreeMap<&str, &str> = authorized_keys::entries(&observed.authorized_keys, &tag)
+        .into_iter()
+        .collect();
+    let admit: Vec<String> = config
+        .pushers
+        .iter()
+        .filter(|p| {
+            // A pusher without a key yet gets one in this run's Prepare phase.
+            !keys.contains_key(&p.name)
+                || wanted.get(&p.name).map(String::as_str) != present.get(p.name.as_str()).copied()
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    let revoke: Vec<String> = present
+        .keys()
+        .filter(|name| !config.pushers.iter().any(|p| p.name == **name))
+        .map(|name| name.to_string())
+        .collect();
+    if !admit.is_empty() || !revoke.is_empty() {
+        actions.push(Action::UpdateAuthorizedKeys { admit, revoke });
+    }
+
+    let lines = render::crontab_lines(config)?;
+    let current = crontab::tagged(&observed.crontab, &tag);
+    if current != lines {
+        actions.push(Action::UpdateCrontab {
+            add: lines
+                .iter()
+                .filter(|l| !current.contains(&l.as_str()))
+                .cloned()
+                .collect(),
+            remove: current
+                .iter()
+                .filter(|l| !lines.iter().any(|w| w == *l))
+                .map(|l| l.to_string())
+                .collect(),
+        });
+    }
+
+    match (&observed.lsyncd, lsyncd_conf_changed) {
+        (Lsyncd::Running(_), true) => actions.push(Action::RestartLsyncd),
+        (Lsyncd::Running(_), false) => {}
+        _ => actions.push(Action::StartLsyncd),
+    }
+
+    let state = NodeState::new(config, &files).to_json();
+    let state_changed = observed.state.as_ref().map(NodeState::to_json) != Some(state.clone());
+    if state_changed || !actions.is_empty() {
+        actions.push(Action::WriteState { content: state });
+    }
+    Ok(NodePlan {
+        node: config.node.clone(),
+        actions,
+        warnings,
+    })
+}
+
+fn file_action(file: &RenderedFile, current: Option<&String>) -> Option<Action> {
+    let diff = match current {
+        Some(current) if *current == file.content => return None,
+        Some(current) => Some(unified_diff(current, &file.content, file.path)),
+        None => None,
+    };
+    Some(Action::WriteFile {
+        path: file.path.to_string(),
+        mode: file.mode,
+        content: file.content.clone(),
+        diff,
+    })
+}
+
+fn unified_diff(old: &str, new: &str, path: &str) -> String {
+    let mut out = String::new();
+    let diff = similar::TextDiff::from_lines(old, new);
+    let _ = write!(
+        out,
+        "{}",
+        diff.unified_diff().context_radius(2).header(
+            &format!("{path} (on the node)"),
+            &format!("{path} (wanted)")
+        )
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::node_configs;
+    use crate::desired::tests::{env, facts, settings};
+    use crate::probe::SyncDir;
+    use crate::settings::Topology;
+
+    fn configs(n: usize, topology: Topology) -> BTreeMap<String, NodeConfig> {
+        let env = env(n);
+        node_configs(&env, &settings("/ROOT", topology), &env.nodes, &facts(&env))
+    }
+
+    fn fresh() -> Observed {
+        Observed {
+            user: "root".into(),
+            home: "/root".into(),
+            privilege: Privilege::Root,
+            missing_tools: vec![],
+            package_manager: Some(PackageManager::AptGet),
+            rrsync: Some("/usr/bin/rrsync".into()),
+            cron_running: true,
+            free_kb: Some(1 << 30),
+            inotify_watches: Some(65536),
+            host_keys: vec!["ssh-ed25519 HOST".into()],
+            install_dir: None,
+            marker: false,
+            sync_key: None,
+            state: None,
+            state_error: None,
+            lsyncd: Lsyncd::Absent,
+            crontab: "0 3 * * * backup\n".into(),
+            authorized_keys: "ssh-ed25519 ADMIN me@laptop\n".into(),
+            excludes_exists: false,
+            files: BTreeMap::new(),
+            sync_dir: Some(SyncDir {
+                exists: true,
+                dirs: 10,
+                mounts: vec![],
+            }),
+        }
+    }
+
+    /// What a node looks like after `plan` was applied to it.
+    fn installed(config: &NodeConfig, keys: &BTreeMap<String, String>) -> Observed {
+        let files = render::files(config).unwrap();
+        let mut node = fresh();
+        node.marker = true;
+        node.install_dir = Some(vec!["etc".into()]);
+        node.sync_key = Some(keys[&config.node].clone());
+        node.excludes_exists = true;
+        node.lsyncd = Lsyncd::Running(42);
+        node.files = files
+            .iter()
+            .map(|f| (f.path.to_string(), f.content.clone()))
+            .collect();
+        node.state = Some(NodeState::new(config, &files));
+        let entries: Vec<String> = authorized_entries(config, keys)
+            .unwrap()
+            .into_values()
+            .collect();
+        node.authorized_keys =
+            authorized_keys::with_entries(&node.authorized_keys, &config.tag(), &entries);
+        node.crontab = crontab::with_lines(
+            &node.crontab,
+            &config.tag(),
+            &render::crontab_lines(config).unwrap(),
+        );
+        node
+    }
+
+    fn keys(n: usize) -> BTreeMap<String, String> {
+        (1..=n)
+            .map(|i| (format!("n{i}"), format!("ssh-ed25519 KEY{i}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_node_gets_everything_in_phase_order() {
+        let configs = configs(3, Topology::Mesh);
+        let plan = node_plan(&configs["n1"], &fresh(), &BTreeMap::new(), vec![], vec![]).unwrap();
+        let summary: Vec<String> = plan.actions.iter().map(|a| a.to_string()).collect();
+        insta::assert_snapshot!("fresh_node_plan", summary.join("\n"));
+        let phases: Vec<Phase> = plan.actions.iter().map(Action::phase).collect();
+        let mut sorted = phases.clone();
+        sorted.sort();
+        assert_eq!(phases, sorted);
+    }
+
+    #[test]
+    fn an_installed_node_has_no_changes() {
+        let configs = configs(3, Topology::Mesh);
+        let keys = keys(3);
+        let node = installed(&configs["n2"], &keys);
+        let plan = node_plan(&configs["n2"], &node, &keys, vec![], vec![]).unwrap();
+        assert_eq!(plan.actions, vec![]);
+    }
+
+    #[test]
+    fn a_new_peer_changes_config_admits_it_and_restarts_lsyncd() {
+        let before = configs(2, Topology::Mesh);
+        let keys = keys(3);
+        let node = installed(&before["n1"], &keys);
+        let after = configs(3, Topology::Mesh);
+        let plan = node_plan(&after["n1"], &node, &keys, vec![], vec![]).unwrap();
+        let summary: Vec<String> = plan.actions.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            summary,
+            [
+                "update etc/lsyncd.conf",
+                "update etc/ssh_config",
+                "update etc/known_hosts",
+                "authorized_keys: admit pushes from n3",
+                "restart lsyncd (full rescan of the synced directory)",
+                "record the installation in state.json",
+            ]
+        );
+        let Action::WriteFile {
+            diff: Some(diff), ..
+        } = &plan.actions[0]
+        else {
+            panic!("expected a diff");
+        };
+        insta::assert_snapshot!("new_peer_lsyncd_conf_diff", diff);
+    }
+
+    #[test]
+    fn a_removed_peer_is_revoked() {
+        let before = configs(3, Topology::Mesh);
+        let keys = keys(3);
+        let node = installed(&before["n1"], &keys);
+        let after = configs(2, Topology::Mesh);
+        let plan = node_plan(&after["n1"], &node, &keys, vec![], vec![]).unwrap();
+        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
+            admit: vec![],
+            revoke: vec!["n3".into()],
+        }));
+    }
+
+    #[test]
+    fn a_stopped_lsyncd_is_started_without_other_changes() {
+        let configs = configs(2, Topology::Mesh);
+        let keys = keys(2);
+        let mut node = installed(&configs["n1"], &keys);
+        node.lsyncd = Lsyncd::Stopped;
+        let plan = node_plan(&configs["n1"], &node, &keys, vec![], vec![]).unwrap();
+        assert_eq!(plan.actions[0], Action::StartLsyncd);
+        assert_eq!(plan.actions.len(), 2);
+    }
+
+    #[test]
+    fn preflight_refuses_missing_dir_foreign_install_dir_and_no_root_for_packages() {
+        let configs = configs(2, Topology::Mesh);
+        let mut node = fresh();
+        node.sync_dir = Some(SyncDir {
+            exists: false,
+            dirs: 0,
+            mounts: vec![],
+        });
+        node.install_dir = Some(vec!["my-own-file".into()]);
+        node.missing_tools = vec!["lsyncd".into()];
+        node.privilege = Privilege::None;
+        node.user = "deploy".into();
+        let (errors, _, actions) = preflight(&configs["n1"], &node);
+        assert!(actions.is_empty());
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("missing lsyncd") && errors[0].contains("\"deploy\""));
+        assert!(errors[1].contains("was not created by filesync"));
+        assert!(errors[2].contains("/var/www/webroot/ROOT does not exist"));
+    }
+
+    #[test]
+    fn preflight_installs_packages_and_raises_watches_when_root() {
+        let configs = configs(2, Topology::Mesh);
+        let mut node = fresh();
+        node.missing_tools = vec!["lsyncd".into(), "crontab".into()];
+        node.inotify_watches = Some(8192);
+        node.sync_dir.as_mut().unwrap().dirs = 100_000;
+        node.sync_dir.as_mut().unwrap().mounts = vec!["/nfs".into()];
+        let (errors, warnings, actions) = preflight(&configs["n1"], &node);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            actions,
+            [
+                Action::InstallPackages {
+                    manager: PackageManager::AptGet,
+                    packages: vec!["lsyncd".into(), "cron".into()],
+                },
+                Action::RaiseInotifyWatches {
+                    from: 8192,
+                    to: 131072
+                },
+            ]
+        );
+        assert!(warnings[0].contains("/nfs"));
+    }
+
+    #[test]
+    fn preflight_warns_without_root_about_the_watch_limit() {
+        let configs = configs(2, Topology::Mesh);
+        let mut node = fresh();
+        node.privilege = Privilege::None;
+        node.inotify_watches = Some(100);
+        let (errors, warnings, actions) = preflight(&configs["n1"], &node);
+        assert!(errors.is_empty() && actions.is_empty());
+        assert!(
+            warnings[0].contains("fs.inotify.max_user_watches=16384"),
+            "{warnings:?}"
+        );
+    }
+}

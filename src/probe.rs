@@ -1,0 +1,286 @@
+//! What a node looks like now, as read by the probe script (`remote::probe`):
+//! parsing its output is pure and unit-tested; running it is `node`'s job.
+
+use crate::remote::{PackageManager, Privilege, REQUIRED_TOOLS};
+use crate::state::NodeState;
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "state", content = "pid")]
+pub enum Lsyncd {
+    Running(u32),
+    Stopped,
+    /// No control script: filesync is not installed there.
+    Absent,
+}
+
+/// Facts about the synced directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncDir {
+    pub exists: bool,
+    pub dirs: u64,
+    /// Mount points strictly inside the synced directory, relative to it.
+    pub mounts: Vec<String>,
+}
+
+/// One node as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observed {
+    pub user: String,
+    pub home: String,
+    pub privilege: Privilege,
+    pub missing_tools: Vec<String>,
+    pub package_manager: Option<PackageManager>,
+    pub rrsync: Option<String>,
+    pub cron_running: bool,
+    pub free_kb: Option<u64>,
+    pub inotify_watches: Option<u64>,
+    pub host_keys: Vec<String>,
+    /// Entries of the install directory, `None` when it does not exist.
+    pub install_dir: Option<Vec<String>>,
+    /// The install directory carries filesync's marker.
+    pub marker: bool,
+    pub sync_key: Option<String>,
+    pub state: Option<NodeState>,
+    pub state_error: Option<String>,
+    pub lsyncd: Lsyncd,
+    pub crontab: String,
+    pub authorized_keys: String,
+    pub excludes_exists: bool,
+    /// Rendered files as they are now, by path in the install directory.
+    #[serde(skip)]
+    pub files: BTreeMap<String, String>,
+    pub sync_dir: Option<SyncDir>,
+}
+
+impl Observed {
+    /// filesync has (at least partly) installed itself on this node.
+    pub fn is_installed(&self) -> bool {
+        self.marker || self.state.is_some()
+    }
+}
+
+/// Parses the probe's output; `sync_dir` is the absolute synced directory the
+/// probe was asked about, if any.
+pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
+    let mut facts: BTreeMap<&str, String> = BTreeMap::new();
+    for line in output.lines().filter(|line| !line.is_empty()) {
+        let (key, value) = line
+            .split_once('\t')
+            .with_context(|| format!("unexpected probe output line {line:?}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .with_context(|| format!("probe value of {key} is not base64"))?;
+        facts.insert(key, String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let get = |key: &str| facts.get(key).cloned().unwrap_or_default();
+    let number = |key: &str| get(key).trim().parse::<u64>().ok();
+    let Some(user) = facts.get("user").cloned() else {
+        bail!("the probe did not run to completion (no user reported)");
+    };
+    let privilege = match get("privilege").as_str() {
+        "root" => Privilege::Root,
+        "sudo" => Privilege::Sudo,
+        _ => Privilege::None,
+    };
+    let missing_tools = REQUIRED_TOOLS
+        .iter()
+        .filter(|tool| get(&format!("tool:{tool}")).trim().is_empty())
+        .map(|tool| tool.to_string())
+        .collect();
+    let (state, state_error) = match facts.get("state") {
+        Some(text) => match NodeState::from_json(text) {
+            Ok(state) => (Some(state), None),
+            Err(err) => (None, Some(err)),
+        },
+        None => (None, None),
+    };
+    let lsyncd = match facts.get("lsyncd") {
+        None => Lsyncd::Absent,
+        Some(text) => match text.strip_prefix("running ") {
+            Some(pid) => pid
+                .trim()
+                .parse()
+                .map(Lsyncd::Running)
+                .unwrap_or(Lsyncd::Stopped),
+            None => Lsyncd::Stopped,
+        },
+    };
+    let files = facts
+        .iter()
+        .filter_map(|(key, value)| {
+            key.strip_prefix("file:")
+                .map(|path| (path.to_string(), value.clone()))
+        })
+        .collect();
+    let sync_dir = sync_dir.map(|dir| SyncDir {
+        exists: get("sync_dir") == "yes",
+        dirs: number("sync_dirs").unwrap_or(0),
+        mounts: mounts_under(&get("mountinfo"), dir),
+    });
+    Ok(Observed {
+        user,
+        home: get("home"),
+        privilege,
+        missing_tools,
+        package_manager: PackageManager::from_command(get("package_manager").trim()),
+        rrsync: facts.get("rrsync").map(|path| path.trim().to_string()),
+        cron_running: get("cron_running") == "yes",
+        free_kb: number("free_kb"),
+        inotify_watches: number("inotify_watches"),
+        host_keys: get("host_keys")
+            .lines()
+            .filter_map(|line| crate::render::public_key(line).ok())
+            .collect(),
+        install_dir: facts
+            .get("install_dir")
+            .map(|entries| entries.lines().map(str::to_string).collect()),
+        marker: facts.contains_key("marker"),
+        sync_key: facts.get("sync_key_pub").map(|key| key.trim().to_string()),
+        state,
+        state_error,
+        lsyncd,
+        crontab: get("crontab"),
+        authorized_keys: get("authorized_keys"),
+        excludes_exists: facts.contains_key("excludes"),
+        files,
+        sync_dir,
+    })
+}
+
+/// Mount points from /proc/self/mountinfo strictly inside `dir`, relative to it.
+pub fn mounts_under(mountinfo: &str, dir: &str) -> Vec<String> {
+    let dir = dir.trim_end_matches('/');
+    let mut mounts: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mount_path)
+        .filter_map(|mount| {
+            mount
+                .strip_prefix(dir)
+                .filter(|rest| rest.starts_with('/') && rest.len() > 1)
+                .map(str::to_string)
+        })
+        .collect();
+    mounts.sort();
+    mounts.dedup();
+    mounts
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo` octal escapes.
+fn unescape_mount_path(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+        match octal {
+            Some(value) if bytes[i] == b'\\' => {
+                out.push(value);
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn line(key: &str, value: &str) -> String {
+        format!("{key}\t{}\n", STANDARD.encode(value))
+    }
+
+    #[test]
+    fn parses_a_fresh_node() {
+        let output = [
+            line("user", "root"),
+            line("home", "/root"),
+            line("privilege", "root"),
+            line("tool:lsyncd", ""),
+            line("tool:rsync", "/usr/bin/rsync"),
+            line("tool:crontab", "/usr/bin/crontab"),
+            line("tool:ssh", "/usr/bin/ssh"),
+            line("tool:ssh-keygen", "/usr/bin/ssh-keygen"),
+            line("package_manager", "apt-get"),
+            line("cron_running", "yes"),
+            line("free_kb", "123456"),
+            line("inotify_watches", "8192\n"),
+            line("host_keys", "ssh-ed25519 AAAA root@n1\nssh-rsa BBBB root@n1"),
+            line("crontab", "0 3 * * * backup"),
+            line("sync_dir", "yes"),
+            line("sync_dirs", "  42"),
+            line(
+                "mountinfo",
+                "22 1 0:21 / /var/www/webroot/ROOT/media\\040nfs rw - nfs x rw\n23 1 0:22 / /proc rw - proc proc rw\n",
+            ),
+        ]
+        .concat();
+        let observed = parse(&output, Some("/var/www/webroot/ROOT")).unwrap();
+        assert_eq!(observed.user, "root");
+        assert_eq!(observed.privilege, Privilege::Root);
+        assert_eq!(observed.missing_tools, ["lsyncd"]);
+        assert_eq!(observed.package_manager, Some(PackageManager::AptGet));
+        assert_eq!(observed.rrsync, None);
+        assert!(observed.cron_running);
+        assert_eq!(observed.free_kb, Some(123456));
+        assert_eq!(observed.inotify_watches, Some(8192));
+        assert_eq!(observed.host_keys, ["ssh-ed25519 AAAA", "ssh-rsa BBBB"]);
+        assert_eq!(observed.lsyncd, Lsyncd::Absent);
+        assert!(!observed.is_installed());
+        let sync_dir = observed.sync_dir.unwrap();
+        assert!(sync_dir.exists);
+        assert_eq!(sync_dir.dirs, 42);
+        assert_eq!(sync_dir.mounts, ["/media nfs"]);
+    }
+
+    #[test]
+    fn parses_an_installed_node() {
+        let output = [
+            line("user", "root"),
+            line("marker", "x"),
+            line("lsyncd", "running 1234"),
+            line("state", "{broken"),
+            line("file:etc/lsyncd.conf", "settings {}"),
+            line("sync_key_pub", "ssh-ed25519 AAAA filesync\n"),
+        ]
+        .concat();
+        let observed = parse(&output, None).unwrap();
+        assert_eq!(observed.lsyncd, Lsyncd::Running(1234));
+        assert!(observed.is_installed());
+        assert!(observed.state.is_none());
+        assert!(observed.state_error.unwrap().contains("unreadable"));
+        assert_eq!(observed.files["etc/lsyncd.conf"], "settings {}");
+        assert_eq!(
+            observed.sync_key.as_deref(),
+            Some("ssh-ed25519 AAAA filesync")
+        );
+        assert!(observed.sync_dir.is_none());
+    }
+
+    #[test]
+    fn an_incomplete_probe_is_an_error() {
+        assert!(parse("", None).is_err());
+        assert!(parse("garbage", None).is_err());
+    }
+
+    #[test]
+    fn mounts_are_only_those_strictly_inside_the_dir() {
+        let info = "1 0 0:1 / /var/www/webroot/ROOT rw - x x rw\n\
+                    2 0 0:1 / /var/www/webroot/ROOTS/x rw - x x rw\n\
+                    3 0 0:1 / /var/www/webroot/ROOT/a\\134b rw - x x rw\n";
+        assert_eq!(mounts_under(info, "/var/www/webroot/ROOT/"), ["/a\\b"]);
+    }
+}

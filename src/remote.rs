@@ -1,0 +1,387 @@
+//! The exact shell scripts filesync runs on nodes, built by pure functions that
+//! shell-quote every value. Content (files, crontabs) always travels on stdin,
+//! never on a command line.
+
+use crate::escape::shell_word;
+use crate::layout::{self, InstallDir};
+use anyhow::Result;
+
+/// A prefix that gains root for the few steps that need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Privilege {
+    /// Logged in as root.
+    Root,
+    /// Passwordless sudo works.
+    Sudo,
+    /// Neither: packages and kernel limits cannot be changed.
+    None,
+}
+
+impl Privilege {
+    fn prefix(self) -> &'static str {
+        match self {
+            Privilege::Sudo => "sudo -n ",
+            Privilege::Root | Privilege::None => "",
+        }
+    }
+}
+
+/// The package managers filesync knows how to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageManager {
+    AptGet,
+    Dnf,
+    Yum,
+    Microdnf,
+    Apk,
+    Zypper,
+}
+
+impl PackageManager {
+    pub const ALL: [(&'static str, PackageManager); 6] = [
+        ("apt-get", PackageManager::AptGet),
+        ("dnf", PackageManager::Dnf),
+        ("yum", PackageManager::Yum),
+        ("microdnf", PackageManager::Microdnf),
+        ("apk", PackageManager::Apk),
+        ("zypper", PackageManager::Zypper),
+    ];
+
+    pub fn from_command(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(command, _)| *command == name)
+            .map(|(_, manager)| *manager)
+    }
+
+    pub fn command(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, manager)| *manager == self)
+            .map(|(command, _)| *command)
+            .unwrap_or("apt-get")
+    }
+
+    /// The package that provides `tool` with this manager.
+    pub fn package_for(self, tool: &str) -> &'static str {
+        let redhat = matches!(self, Self::Dnf | Self::Yum | Self::Microdnf);
+        match tool {
+            "lsyncd" => "lsyncd",
+            "rsync" => "rsync",
+            "crontab" if redhat => "cronie",
+            "crontab" if self == Self::Apk => "busybox",
+            "crontab" => "cron",
+            _ if redhat || self == Self::Zypper => "openssh-clients",
+            _ => "openssh-client",
+        }
+    }
+}
+
+/// The tools a node needs, as commands looked up on its PATH.
+pub const REQUIRED_TOOLS: [&str; 5] = ["lsyncd", "rsync", "crontab", "ssh", "ssh-keygen"];
+
+fn words(values: &[&str]) -> Result<String> {
+    Ok(values
+        .iter()
+        .map(|value| shell_word(value))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(" "))
+}
+
+/// Reads everything plan and status need, in one round trip, changing nothing.
+/// Output: one `key<TAB>base64(value)` line per fact (see `probe::parse`).
+pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Result<String> {
+    let mut script = format!(
+        r#"INSTALL={install}
+WEBROOT={webroot}
+emit() {{ printf '%s\t' "$1"; printf '%s' "$2" | base64 | tr -d '\n'; printf '\n'; }}
+emit_file() {{ if [ -f "$2" ] && [ -r "$2" ]; then printf '%s\t' "$1"; base64 <"$2" | tr -d '\n'; printf '\n'; fi; }}
+emit user "$(id -un)"
+emit home "$HOME"
+if [ "$(id -u)" = 0 ]; then emit privilege root
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then emit privilege sudo
+else emit privilege none; fi
+for tool in {tools}; do emit "tool:$tool" "$(command -v "$tool" 2>/dev/null)"; done
+for pm in {managers}; do
+  if command -v "$pm" >/dev/null 2>&1; then emit package_manager "$pm"; break; fi
+done
+rr=$(command -v rrsync 2>/dev/null)
+if [ -n "$rr" ] && "$rr" -h 2>&1 | grep -q -e -no-lock && "$rr" -h 2>&1 | grep -q -e -absolute; then
+  emit rrsync "$rr"
+fi
+if pgrep -x cron >/dev/null 2>&1 || pgrep -x crond >/dev/null 2>&1; then emit cron_running yes; else emit cron_running no; fi
+emit free_kb "$(df -Pk "$WEBROOT" 2>/dev/null | awk 'NR == 2 {{ print $4 }}')"
+emit_file inotify_watches /proc/sys/fs/inotify/max_user_watches
+emit host_keys "$(cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null)"
+if [ -d "$INSTALL" ]; then
+  emit install_dir "$(ls -A "$INSTALL" 2>/dev/null | head -n 20)"
+fi
+emit_file marker "$INSTALL/.filesync"
+emit_file sync_key_pub "$INSTALL/{key}.pub"
+emit_file state "$INSTALL/{state}"
+if [ -x "$INSTALL/{ctl}" ]; then emit lsyncd "$("$INSTALL/{ctl}" status 2>/dev/null)"; fi
+emit crontab "$(crontab -l 2>/dev/null)"
+emit_file authorized_keys "$HOME/.ssh/authorized_keys"
+emit_file excludes "$INSTALL/{excludes}"
+"#,
+        install = shell_word(install.root())?,
+        webroot = shell_word(webroot)?,
+        tools = words(&REQUIRED_TOOLS)?,
+        managers = words(&PackageManager::ALL.map(|(command, _)| command))?,
+        key = layout::SYNC_KEY,
+        state = layout::STATE,
+        ctl = layout::NODE_CTL,
+        excludes = layout::EXCLUDES,
+    );
+    for (_, path, _, _) in managed_files() {
+        script.push_str(&format!("emit_file file:{path} \"$INSTALL/{path}\"\n"));
+    }
+    if let Some(dir) = sync_dir {
+        script.push_str(&format!(
+            r#"SYNC={dir}
+if [ -d "$SYNC" ]; then
+  emit sync_dir yes
+  emit sync_dirs "$(find "$SYNC" -xdev -type d 2>/dev/null | wc -l)"
+else
+  emit sync_dir no
+fi
+emit_file mountinfo /proc/self/mountinfo
+"#,
+            dir = shell_word(dir)?
+        ));
+    }
+    Ok(script)
+}
+
+/// The files filesync renders (name, path, mode, template), for the probe to read back.
+fn managed_files() -> impl Iterator<Item = (&'static str, &'static str, u32, &'static str)> {
+    crate::render::TEMPLATE_FILES.iter().copied()
+}
+
+/// Writes stdin to `path` atomically (temp file in the same directory, then
+/// rename), with `mode`: readers never see a half-written file.
+pub fn write_file(path: &str, mode: u32) -> Result<String> {
+    let (dir, _) = path.rsplit_once('/').unwrap_or((".", path));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    Ok(format!(
+        r#"set -e
+umask 077
+mkdir -p {dir}
+tmp=$(mktemp {dir}/.filesync.XXXXXX)
+trap 'rm -f "$tmp"' EXIT
+cat >"$tmp"
+chmod {mode:o} "$tmp"
+mv -f "$tmp" {path}
+trap - EXIT
+"#,
+        dir = shell_word(dir)?,
+        path = shell_word(path)?,
+    ))
+}
+
+/// Like `write_file`, but leaves an existing file alone (files the user owns).
+pub fn create_file(path: &str, mode: u32) -> Result<String> {
+    Ok(format!(
+        "if [ -e {path} ]; then cat >/dev/null; exit 0; fi\n{write}",
+        path = shell_word(path)?,
+        write = write_file(path, mode)?
+    ))
+}
+
+/// Creates the install directory tree and its marker.
+pub fn prepare_install_dir(install: &InstallDir) -> Result<String> {
+    let dirs: Vec<String> = layout::DIRS.iter().map(|dir| install.join(dir)).collect();
+    let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    Ok(format!(
+        "set -e\nmkdir -p {dirs}\nchmod 700 {run}\n[ -f {marker} ] || echo 'installed by filesync; see state.json' >{marker}\n",
+        dirs = words(&dirs)?,
+        run = shell_word(&install.join("run"))?,
+        marker = shell_word(&install.join(".filesync"))?,
+    ))
+}
+
+/// Generates the node's sync key pair unless it exists, then prints the public key.
+/// The private key never leaves the node.
+pub fn ensure_sync_key(install: &InstallDir, comment: &str) -> Result<String> {
+    let key = install.join(layout::SYNC_KEY);
+    Ok(format!(
+        "set -e\numask 077\nif [ ! -f {key} ]; then ssh-keygen -q -t ed25519 -N '' -C {comment} -f {key} </dev/null >/dev/null; fi\ncat {key}.pub\n",
+        key = shell_word(&key)?,
+        comment = shell_word(comment)?,
+    ))
+}
+
+/// Replaces the login user's crontab with stdin.
+pub fn set_crontab() -> String {
+    "crontab -\n".to_string()
+}
+
+/// Runs the on-node control script (`start`, `stop`, `restart`, `status`).
+pub fn node_ctl(install: &InstallDir, action: &str) -> Result<String> {
+    Ok(format!(
+        "{} {}\n",
+        shell_word(&install.join(layout::NODE_CTL))?,
+        shell_word(action)?
+    ))
+}
+
+/// Installs packages non-interactively with the node's package manager.
+pub fn install_packages(
+    manager: PackageManager,
+    packages: &[&str],
+    privilege: Privilege,
+) -> Result<String> {
+    let sudo = privilege.prefix();
+    let packages = words(packages)?;
+    let install = match manager {
+        PackageManager::AptGet => format!(
+            "{sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {packages} || \
+             {{ {sudo}apt-get update -q && {sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {packages}; }}"
+        ),
+        PackageManager::Dnf | PackageManager::Yum | PackageManager::Microdnf => {
+            format!("{sudo}{} install -y {packages}", manager.command())
+        }
+        PackageManager::Apk => format!("{sudo}apk add --no-cache {packages}"),
+        PackageManager::Zypper => format!("{sudo}zypper --non-interactive install {packages}"),
+    };
+    // A freshly installed cron must also run, or the watchdog never fires.
+    Ok(format!(
+        "set -e\n{install}\nif ! pgrep -x cron >/dev/null 2>&1 && ! pgrep -x crond >/dev/null 2>&1; then\n  \
+         {sudo}systemctl enable --now cron 2>/dev/null || {sudo}systemctl enable --now crond 2>/dev/null || \
+         {sudo}service cron start 2>/dev/null || {sudo}service crond start 2>/dev/null || true\nfi\n"
+    ))
+}
+
+/// Raises the kernel's inotify watch limit now and at boot.
+pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
+    let sudo = privilege.prefix();
+    format!(
+        "set -e\n{sudo}sysctl -q -w fs.inotify.max_user_watches={watches}\n\
+         echo 'fs.inotify.max_user_watches = {watches}' | {sudo}tee /etc/sysctl.d/60-filesync.conf >/dev/null\n"
+    )
+}
+
+/// Stops lsyncd and removes exactly what filesync installed in the install
+/// directory; the directory itself goes only if nothing else is left in it.
+/// Synced files are never touched.
+pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
+    let mut owned: Vec<String> = ["etc", "bin", "run", "var", layout::STATE, ".filesync"]
+        .iter()
+        .map(|path| install.join(path))
+        .collect();
+    let control = install.control_dir();
+    if !control.starts_with(install.root()) {
+        owned.push(control);
+    }
+    let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
+    Ok(format!(
+        "set -e\nif [ -x {ctl} ]; then {ctl} stop; fi\nrm -rf {owned}\nrmdir {root} 2>/dev/null || true\n",
+        ctl = shell_word(&install.join(layout::NODE_CTL))?,
+        owned = words(&owned)?,
+        root = shell_word(install.root())?,
+    ))
+}
+
+/// The last `lines` lines of lsyncd's log.
+pub fn tail_log(install: &InstallDir, lines: usize) -> Result<String> {
+    Ok(format!(
+        "tail -n {lines} {} 2>/dev/null || true\n",
+        shell_word(&install.join(layout::LOG))?
+    ))
+}
+
+/// Status facts beyond the probe: per-peer push results and lsyncd's recent errors.
+pub fn sync_report(install: &InstallDir) -> Result<String> {
+    Ok(format!(
+        "cd {logs} 2>/dev/null || exit 0\nfor f in push-*; do [ -f \"$f\" ] && printf '%s %s\\n' \"${{f#push-}}\" \"$(cat \"$f\")\"; done\necho '--'\ngrep -a -E 'Error|Warn' {log} 2>/dev/null | tail -n 5\n",
+        logs = shell_word(&install.join("var/log"))?,
+        log = shell_word(&install.join(layout::LOG))?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn install() -> InstallDir {
+        InstallDir::under_webroot("/var/www/webroot")
+    }
+
+    #[test]
+    fn write_file_is_atomic_and_quotes_the_path() {
+        assert_eq!(
+            write_file("/var/www/web root/lsyncd/etc/it's", 0o600).unwrap(),
+            "set -e\numask 077\nmkdir -p '/var/www/web root/lsyncd/etc'\n\
+             tmp=$(mktemp '/var/www/web root/lsyncd/etc'/.filesync.XXXXXX)\n\
+             trap 'rm -f \"$tmp\"' EXIT\ncat >\"$tmp\"\nchmod 600 \"$tmp\"\n\
+             mv -f \"$tmp\" \"/var/www/web root/lsyncd/etc/it's\"\ntrap - EXIT\n"
+        );
+    }
+
+    #[test]
+    fn create_file_leaves_existing_files_alone() {
+        let script = create_file("/x/etc/excludes", 0o644).unwrap();
+        assert!(script.starts_with("if [ -e /x/etc/excludes ]; then cat >/dev/null; exit 0; fi\n"));
+    }
+
+    #[test]
+    fn sync_key_is_generated_on_the_node_only_once() {
+        assert_eq!(
+            ensure_sync_key(&install(), "filesync:n1").unwrap(),
+            "set -e\numask 077\nif [ ! -f /var/www/webroot/lsyncd/etc/sync_key ]; then \
+             ssh-keygen -q -t ed25519 -N '' -C filesync:n1 -f /var/www/webroot/lsyncd/etc/sync_key \
+             </dev/null >/dev/null; fi\ncat /var/www/webroot/lsyncd/etc/sync_key.pub\n"
+        );
+    }
+
+    #[test]
+    fn packages_install_with_sudo_when_not_root() {
+        let script =
+            install_packages(PackageManager::AptGet, &["lsyncd", "cron"], Privilege::Sudo).unwrap();
+        assert!(script.contains(
+            "sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q lsyncd cron ||"
+        ));
+        let script = install_packages(PackageManager::Dnf, &["cronie"], Privilege::Root).unwrap();
+        assert!(script.contains("\ndnf install -y cronie\n"));
+        assert_eq!(PackageManager::Dnf.package_for("crontab"), "cronie");
+        assert_eq!(
+            PackageManager::AptGet.package_for("ssh-keygen"),
+            "openssh-client"
+        );
+    }
+
+    #[test]
+    fn uninstall_removes_only_what_filesync_owns() {
+        assert_eq!(
+            remove_install_dir(&install()).unwrap(),
+            "set -e\nif [ -x /var/www/webroot/lsyncd/bin/node-ctl ]; then /var/www/webroot/lsyncd/bin/node-ctl stop; fi\n\
+             rm -rf /var/www/webroot/lsyncd/etc /var/www/webroot/lsyncd/bin /var/www/webroot/lsyncd/run \
+             /var/www/webroot/lsyncd/var /var/www/webroot/lsyncd/state.json /var/www/webroot/lsyncd/.filesync\n\
+             rmdir /var/www/webroot/lsyncd 2>/dev/null || true\n"
+        );
+    }
+
+    #[test]
+    fn probe_quotes_the_synced_dir_and_reads_every_managed_file() {
+        let script = probe(&install(), "/var/www/webroot", Some("/var/www/webroot/a b")).unwrap();
+        assert!(script.contains("SYNC='/var/www/webroot/a b'\n"));
+        for (_, path, _, _) in managed_files() {
+            assert!(
+                script.contains(&format!("emit_file file:{path} ")),
+                "{path}"
+            );
+        }
+        assert!(!probe(&install(), "/w", None).unwrap().contains("SYNC="));
+    }
+
+    #[test]
+    fn inotify_limit_is_raised_now_and_for_the_next_boot() {
+        assert_eq!(
+            raise_inotify_watches(131072, Privilege::Root),
+            "set -e\nsysctl -q -w fs.inotify.max_user_watches=131072\n\
+             echo 'fs.inotify.max_user_watches = 131072' | tee /etc/sysctl.d/60-filesync.conf >/dev/null\n"
+        );
+    }
+}

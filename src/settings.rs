@@ -1,0 +1,295 @@
+//! The settings of an installation (what to sync, how fast, in which shape) and
+//! their validation. Pure: a value that gets past `parse` is safe to render into
+//! every template and command (with the escaping of `crate::escape`).
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The longest delay accepted: beyond an hour a change would sit unsynced so long
+/// that the setting is almost certainly a mistake (milliseconds typed as seconds).
+pub const MAX_DELAY_SECS: u32 = 3600;
+pub const DEFAULT_DELAY_SECS: u32 = 10;
+const MAX_PATH_LEN: usize = 1024;
+
+/// The synced directory, relative to the environment's webroot.
+///
+/// Always starts with `/`, never ends with one (except the webroot itself, `/`),
+/// has no empty, `.` or `..` component, and no control character. Quotes, spaces
+/// and `%` are allowed: they are escaped wherever the path is written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(try_from = "String", into = "String")]
+pub struct SyncPath(String);
+
+impl SyncPath {
+    /// Parses a user-given path. A path that starts with the webroot itself is
+    /// accepted and made relative (people paste absolute paths).
+    pub fn parse(raw: &str, webroot: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidPath {
+            path: raw.to_string(),
+            reason: reason.to_string(),
+        };
+        if raw.trim().is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if raw.len() > MAX_PATH_LEN {
+            return Err(invalid(&format!("it is longer than {MAX_PATH_LEN} bytes")));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(invalid(
+                "it contains a line break or another control character, which lsyncd, \
+                 rsync and cron cannot handle safely",
+            ));
+        }
+        let webroot = webroot.trim_end_matches('/');
+        let relative = match raw.strip_prefix(webroot) {
+            Some(rest) if !webroot.is_empty() && (rest.is_empty() || rest.starts_with('/')) => rest,
+            _ => raw,
+        };
+        let mut parts = Vec::new();
+        for part in relative.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return Err(invalid("it leaves the webroot through `..`")),
+                part => parts.push(part),
+            }
+        }
+        if parts.first() == Some(&crate::layout::INSTALL_DIR_NAME) {
+            return Err(invalid(
+                "it is inside filesync's own install directory, which is never synced",
+            ));
+        }
+        Ok(SyncPath(format!("/{}", parts.join("/"))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The absolute directory on a node with this webroot.
+    pub fn absolute(&self, webroot: &str) -> String {
+        let webroot = webroot.trim_end_matches('/');
+        if self.0 == "/" {
+            if webroot.is_empty() {
+                "/".to_string()
+            } else {
+                webroot.to_string()
+            }
+        } else {
+            format!("{webroot}{}", self.0)
+        }
+    }
+}
+
+impl fmt::Display for SyncPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SyncPath {
+    type Error = String;
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        // State files store the normalized form; the webroot is not needed to re-check it.
+        SyncPath::parse(&value, "").map_err(|err| err.to_string())
+    }
+}
+
+impl From<SyncPath> for String {
+    fn from(path: SyncPath) -> String {
+        path.0
+    }
+}
+
+/// Seconds lsyncd collects events before it calls rsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delay(u32);
+
+impl Delay {
+    pub fn secs(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for Delay {
+    fn default() -> Self {
+        Delay(DEFAULT_DELAY_SECS)
+    }
+}
+
+impl FromStr for Delay {
+    type Err = Error;
+    fn from_str(raw: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidDelay {
+            value: raw.to_string(),
+            reason: reason.to_string(),
+        };
+        let trimmed = raw.trim();
+        if trimmed.starts_with('-') {
+            return Err(invalid("it is negative"));
+        }
+        let secs: u64 = match trimmed.parse() {
+            Ok(secs) => secs,
+            // All digits but too many of them for u64: absurdly large, not malformed.
+            Err(_) if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) => {
+                u64::MAX
+            }
+            Err(_) => return Err(invalid("it is not a whole number of seconds")),
+        };
+        if secs == 0 {
+            return Err(invalid(
+                "0 would make lsyncd call rsync for every single event",
+            ));
+        }
+        if secs > u64::from(MAX_DELAY_SECS) {
+            return Err(invalid(&format!(
+                "it is more than {MAX_DELAY_SECS} seconds; changes would wait that long \
+                 before they are copied"
+            )));
+        }
+        Ok(Delay(secs as u32))
+    }
+}
+
+impl fmt::Display for Delay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Who pushes to whom inside an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// Every node pushes to every other node: one hop per change.
+    #[default]
+    Mesh,
+    /// Each node pushes to the next one (the reference add-on's shape; for comparison).
+    Ring,
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Topology::Mesh => "mesh",
+            Topology::Ring => "ring",
+        })
+    }
+}
+
+/// One environment, or two environments kept in sync with each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Mode {
+    #[default]
+    One,
+    Two,
+}
+
+/// What an installation syncs and how. Stored (without secrets) in each node's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub path: SyncPath,
+    pub delay: Delay,
+    pub topology: Topology,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEBROOT: &str = "/var/www/webroot";
+
+    fn path(raw: &str) -> Result<String> {
+        SyncPath::parse(raw, WEBROOT).map(|p| p.to_string())
+    }
+
+    #[test]
+    fn sync_path_is_normalized_relative_to_the_webroot() {
+        assert_eq!(path("/ROOT/wp-content").unwrap(), "/ROOT/wp-content");
+        assert_eq!(path("ROOT/wp-content/").unwrap(), "/ROOT/wp-content");
+        assert_eq!(path("//ROOT/./wp-content").unwrap(), "/ROOT/wp-content");
+        assert_eq!(path("/").unwrap(), "/");
+        assert_eq!(
+            path("/var/www/webroot/ROOT/uploads").unwrap(),
+            "/ROOT/uploads"
+        );
+        assert_eq!(path("/var/www/webroot").unwrap(), "/");
+        // Not the webroot, merely a name that starts like it.
+        assert_eq!(path("/var/www/webroot2/x").unwrap(), "/var/www/webroot2/x");
+    }
+
+    #[test]
+    fn sync_path_absolute_joins_the_webroot() {
+        let p = SyncPath::parse("/ROOT/wp-content", WEBROOT).unwrap();
+        assert_eq!(p.absolute(WEBROOT), "/var/www/webroot/ROOT/wp-content");
+        assert_eq!(p.absolute("/srv/www/"), "/srv/www/ROOT/wp-content");
+        let root = SyncPath::parse("/", WEBROOT).unwrap();
+        assert_eq!(root.absolute(WEBROOT), WEBROOT);
+    }
+
+    #[test]
+    fn sync_path_refuses_to_leave_the_webroot() {
+        for raw in ["../etc", "/ROOT/../../etc", "/ROOT/..", ".."] {
+            let err = path(raw).unwrap_err().to_string();
+            assert!(err.contains("leaves the webroot"), "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn sync_path_refuses_control_characters_but_keeps_quotes_spaces_and_percent() {
+        assert!(path("/ROOT/a\nb")
+            .unwrap_err()
+            .to_string()
+            .contains("line break"));
+        assert!(path("/ROOT/a\tb").is_err());
+        assert_eq!(path("/ROOT/it's \"100%\"").unwrap(), "/ROOT/it's \"100%\"");
+    }
+
+    #[test]
+    fn sync_path_refuses_empty_overlong_and_the_install_dir() {
+        assert!(path("").is_err());
+        assert!(path("   ").is_err());
+        assert!(path(&format!("/{}", "a".repeat(2000))).is_err());
+        assert!(path("/lsyncd/etc")
+            .unwrap_err()
+            .to_string()
+            .contains("install directory"));
+    }
+
+    #[test]
+    fn delay_accepts_whole_seconds_in_range() {
+        assert_eq!("1".parse::<Delay>().unwrap().secs(), 1);
+        assert_eq!(" 10 ".parse::<Delay>().unwrap().secs(), 10);
+        assert_eq!("3600".parse::<Delay>().unwrap().secs(), 3600);
+        assert_eq!(Delay::default().secs(), 10);
+    }
+
+    #[test]
+    fn delay_refuses_zero_negative_non_numbers_and_absurd_values() {
+        for (raw, why) in [
+            ("0", "every single event"),
+            ("-5", "negative"),
+            ("ten", "not a whole number"),
+            ("1.5", "not a whole number"),
+            ("", "not a whole number"),
+            ("3601", "more than 3600"),
+            ("99999999999999999999", "more than 3600"),
+        ] {
+            let err = raw.parse::<Delay>().unwrap_err().to_string();
+            assert!(err.contains(why), "{raw:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn settings_round_trip_through_json() {
+        let settings = Settings {
+            path: SyncPath::parse("/ROOT/it's", WEBROOT).unwrap(),
+            delay: "5".parse().unwrap(),
+            topology: Topology::Ring,
+        };
+        let json = serde_json::to_string(&settings).unwrap();
+        assert_eq!(json, r#"{"path":"/ROOT/it's","delay":5,"topology":"ring"}"#);
+        assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), settings);
+    }
+}

@@ -1,0 +1,169 @@
+//! `Node` over SSH with the `openssh` crate: one multiplexed master connection per
+//! node (ControlMaster), so each script costs a channel, not a handshake. Uses the
+//! user's ssh (config, agent, known_hosts) exactly as plain ssh would, plus
+//! `-F` from `--ssh-config`. Unknown host keys are accepted and remembered
+//! (accept-new); a changed host key is always an error.
+
+use crate::error::Error;
+use crate::escape::shell_word;
+use crate::inventory::Node as InventoryNode;
+use crate::node::{Node, ScriptError};
+use anyhow::Context as _;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach nodes: the optional ssh config given to ssh as `-F`.
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    pub config_file: Option<PathBuf>,
+}
+
+pub struct SshNode {
+    name: String,
+    session: Session,
+}
+
+/// Why a connection failed, sorted by what the user must do about it.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Refuse to go on anywhere: a changed host key or failed authentication.
+    Refused(Error),
+    /// Skip this node, report it, go on with the others.
+    Unreachable(String),
+}
+
+impl SshNode {
+    pub async fn connect(node: &InventoryNode, options: &SshOptions) -> Result<Self, ConnectError> {
+        let mut builder = SessionBuilder::default();
+        builder
+            .known_hosts_check(KnownHosts::Add)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(std::env::temp_dir());
+        if let Some(config) = &options.config_file {
+            builder.config_file(config);
+        }
+        if let Some(user) = &node.ssh.user {
+            builder.user(user.clone());
+        }
+        if let Some(port) = node.ssh.port {
+            builder.port(port);
+        }
+        match builder.connect(&node.ssh.host).await {
+            Ok(session) => Ok(SshNode {
+                name: node.name.clone(),
+                session,
+            }),
+            Err(err) => Err(classify(&node.name, &error_text(&err))),
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.session.close().await;
+    }
+}
+
+fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Sorts an ssh connection error by its message (ssh gives nothing better).
+pub fn classify(node: &str, detail: &str) -> ConnectError {
+    let detail = detail.trim().to_string();
+    if detail.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || detail.contains("Host key verification failed")
+        || detail.contains("host key for")
+    {
+        ConnectError::Refused(Error::HostKeyChanged {
+            node: node.to_string(),
+            detail,
+        })
+    } else if detail.contains("Permission denied") || detail.contains("Too many authentication") {
+        ConnectError::Refused(Error::AuthFailed {
+            node: node.to_string(),
+            detail,
+        })
+    } else {
+        ConnectError::Unreachable(detail)
+    }
+}
+
+impl Node for SshNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> anyhow::Result<String> {
+        // The login shell may be anything; `sh -c` makes the script POSIX sh.
+        let command = format!("sh -c {}", shell_word(script)?);
+        let mut child = self
+            .session
+            .raw_command(command)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .with_context(|| format!("cannot start a command on {}", self.name))?;
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin().take().context("no stdin pipe")?;
+            pipe.write_all(input).await?;
+            pipe.shutdown().await?;
+            drop(pipe);
+        }
+        let output = child
+            .wait_with_output()
+            .await
+            .with_context(|| format!("lost the connection to {}", self.name))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(ScriptError {
+                code: output.status.code(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_host_keys_and_auth_failures_refuse_everything_else_skips_the_node() {
+        let changed = "@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+                       Host key verification failed.";
+        assert!(matches!(
+            classify("n1", changed),
+            ConnectError::Refused(Error::HostKeyChanged { .. })
+        ));
+        assert!(matches!(
+            classify("n1", "root@10.0.0.1: Permission denied (publickey)."),
+            ConnectError::Refused(Error::AuthFailed { .. })
+        ));
+        assert!(matches!(
+            classify(
+                "n1",
+                "connect to host 10.0.0.1 port 22: Connection timed out"
+            ),
+            ConnectError::Unreachable(_)
+        ));
+    }
+}

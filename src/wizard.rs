@@ -1,0 +1,95 @@
+//! The interactive wizard (dialoguer): asks only for what flags did not give, and
+//! only on a terminal without `--yes`. Validation is the same as for flags.
+
+use crate::error::{Error, Result};
+use crate::settings::{Delay, Mode, SyncPath};
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Input, MultiSelect, Select};
+use std::io::IsTerminal;
+
+/// Prompts are allowed: a terminal on stdin and stderr, and no `--yes`.
+pub fn allowed(yes: bool) -> bool {
+    !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn theme() -> ColorfulTheme {
+    ColorfulTheme::default()
+}
+
+fn prompt_error(err: dialoguer::Error) -> Error {
+    Error::Other(anyhow::anyhow!("prompt failed: {err}"))
+}
+
+pub fn mode() -> Result<Mode> {
+    let choice = Select::with_theme(&theme())
+        .with_prompt("Synchronization mode")
+        .items(&[
+            "One environment (sync the nodes of one environment)",
+            "Two environments (also sync with a second environment)",
+        ])
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(if choice == 0 { Mode::One } else { Mode::Two })
+}
+
+pub fn environment(names: &[String]) -> Result<String> {
+    if names.is_empty() {
+        return Err(Error::Inventory {
+            path: "inventory".into(),
+            reason: "it defines no environment".into(),
+        });
+    }
+    let choice = Select::with_theme(&theme())
+        .with_prompt("Environment")
+        .items(names)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(names[choice].clone())
+}
+
+pub fn nodes(names: &[String]) -> Result<Vec<String>> {
+    let all = vec![true; names.len()];
+    let chosen = MultiSelect::with_theme(&theme())
+        .with_prompt("Nodes (space toggles, enter confirms)")
+        .items(names)
+        .defaults(&all)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(chosen.into_iter().map(|i| names[i].clone()).collect())
+}
+
+pub fn path(webroot: &str, default: Option<&SyncPath>) -> Result<SyncPath> {
+    let theme = theme();
+    let mut input = Input::<String>::with_theme(&theme)
+        .with_prompt(format!("Sync path (relative to {webroot})"))
+        .validate_with(|raw: &String| {
+            SyncPath::parse(raw, webroot)
+                .map(|_| ())
+                .map_err(|err| err.to_string())
+        });
+    if let Some(default) = default {
+        input = input.default(default.to_string());
+    }
+    let raw = input.interact_text().map_err(prompt_error)?;
+    SyncPath::parse(&raw, webroot)
+}
+
+pub fn delay(default: Delay) -> Result<Delay> {
+    let raw = Input::<String>::with_theme(&theme())
+        .with_prompt("Sync delay (seconds)")
+        .default(default.to_string())
+        .validate_with(|raw: &String| raw.parse::<Delay>().map(|_| ()).map_err(|e| e.to_string()))
+        .interact_text()
+        .map_err(prompt_error)?;
+    raw.parse()
+}
+
+pub fn confirm(prompt: &str) -> Result<bool> {
+    Confirm::with_theme(&theme())
+        .with_prompt(prompt)
+        .default(true)
+        .interact()
+        .map_err(prompt_error)
+}
