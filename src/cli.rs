@@ -96,7 +96,7 @@ pub struct SettingsArgs {
 
     /// Seconds lsyncd collects changes before it copies them (1-3600). Default: what is
     /// installed, else 10.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub delay: Option<String>,
 
     /// One environment, or two environments kept in sync (not available yet).

@@ -56,6 +56,16 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
         });
     }
     let env = command::environment(&inventory, args.env.as_deref(), ask)?;
+    // Bad flags fail here, before any connection.
+    let flags = Flags {
+        path: args
+            .path
+            .as_deref()
+            .map(|raw| SyncPath::parse(raw, &env.webroot))
+            .transpose()?,
+        delay: args.delay.as_deref().map(str::parse).transpose()?,
+        topology: args.topology,
+    };
     let nodes = command::nodes(env, args.nodes.as_deref(), ask && args.nodes.is_none())?;
 
     let mut fleet = Fleet::connect(
@@ -64,14 +74,21 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
         global.parallel.into(),
     )
     .await?;
-    let result = plan_and_apply(global, args, env, &nodes, &mut fleet, ask, intent).await;
+    let result = plan_and_apply(global, &flags, env, &nodes, &mut fleet, ask, intent).await;
     fleet.close().await;
     result
 }
 
+/// The settings given as flags, already validated.
+struct Flags {
+    path: Option<SyncPath>,
+    delay: Option<Delay>,
+    topology: Option<crate::settings::Topology>,
+}
+
 async fn plan_and_apply(
     global: &Global,
-    args: &SettingsArgs,
+    flags: &Flags,
     env: &Environment,
     nodes: &[InventoryNode],
     fleet: &mut Fleet,
@@ -80,7 +97,7 @@ async fn plan_and_apply(
 ) -> Result<()> {
     let install = InstallDir::under_webroot(&env.webroot);
     let installed = installed_settings(fleet, &install).await;
-    let settings = settings(args, env, installed.as_ref(), ask)?;
+    let settings = settings(flags, env, installed.as_ref(), ask)?;
     let source = settings.path.absolute(&env.webroot);
     let observed = fleet.probe(&install, &env.webroot, Some(&source)).await?;
 
@@ -122,12 +139,12 @@ async fn plan_and_apply(
                 result: None,
             })?;
         } else {
-            print!("{plan}");
+            command::emit(&plan.to_string())?;
         }
         return partial(&plan.unreachable);
     }
     if !json {
-        print!("{plan}");
+        command::emit(&plan.to_string())?;
     }
     if plan.is_empty() {
         return partial(&plan.unreachable);
@@ -175,12 +192,12 @@ async fn plan_and_apply(
             }),
         })?;
     } else {
-        println!(
-            "Done: {} changed, {} unchanged, {} failed.",
+        command::emit(&format!(
+            "Done: {} changed, {} unchanged, {} failed.\n",
             outcome.changed.len(),
             outcome.unchanged.len(),
             failed.len()
-        );
+        ))?;
     }
     partial(&failed)
 }
@@ -213,13 +230,13 @@ async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<Setti
 
 /// Flags first, then what is installed, then the wizard, then defaults.
 fn settings(
-    args: &SettingsArgs,
+    flags: &Flags,
     env: &Environment,
     installed: Option<&Settings>,
     ask: bool,
 ) -> Result<Settings> {
-    let path = match (&args.path, installed) {
-        (Some(raw), _) => SyncPath::parse(raw, &env.webroot)?,
+    let path = match (&flags.path, installed) {
+        (Some(path), _) => path.clone(),
         (None, Some(installed)) if !ask => installed.path.clone(),
         (None, installed) if ask => wizard::path(&env.webroot, installed.map(|s| &s.path))?,
         (None, _) => {
@@ -230,12 +247,12 @@ fn settings(
         }
     };
     let default_delay = installed.map(|s| s.delay).unwrap_or_default();
-    let delay = match &args.delay {
-        Some(raw) => raw.parse::<Delay>()?,
-        None if ask && args.path.is_none() => wizard::delay(default_delay)?,
+    let delay = match flags.delay {
+        Some(delay) => delay,
+        None if ask && flags.path.is_none() => wizard::delay(default_delay)?,
         None => default_delay,
     };
-    let topology = args
+    let topology = flags
         .topology
         .or(installed.map(|s| s.topology))
         .unwrap_or_default();

@@ -65,16 +65,18 @@ pub async fn run(global: &Global, args: &LogsArgs) -> Result<()> {
         return command::print_json(&logs);
     }
     let single = logs.len() == 1;
+    let mut text = String::new();
     for log in &logs {
         if !single {
-            println!("==> {} <==", log.node);
+            text.push_str(&format!("==> {} <==\n", log.node));
         }
         for line in &log.lines {
-            println!("{line}");
+            text.push_str(line);
+            text.push('\n');
         }
         if let Some(error) = &log.error {
             eprintln!("{}: {error}", log.node);
         }
     }
-    Ok(())
+    command::emit(&text)
 }

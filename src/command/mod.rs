@@ -54,9 +54,24 @@ pub fn nodes(env: &Environment, flag: Option<&[String]>, ask: bool) -> Result<Ve
 }
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
-    println!("{text}");
-    Ok(())
+    let mut text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
+    text.push('\n');
+    emit(&text)
+}
+
+/// Writes a result to stdout. A closed pipe (`filesync plan | head`) is not an error.
+pub fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(err).into())
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn is_json(global: &Global) -> bool {

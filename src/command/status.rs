@@ -75,7 +75,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     if command::is_json(global) {
         command::print_json(&statuses)?;
     } else {
-        print!("{}", render(&statuses, now()));
+        command::emit(&render(&statuses, now()))?;
     }
     let unhealthy = statuses.iter().filter(|s| !s.healthy).count();
     if unhealthy > 0 {

@@ -89,10 +89,10 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     if command::is_json(global) {
         command::print_json(&serde_json::json!({ "removed": removed, "failed": failures }))?;
     } else {
-        println!(
-            "Removed from {} node(s); synced files were left in place.",
+        command::emit(&format!(
+            "Removed from {} node(s); synced files were left in place.\n",
             removed.len()
-        );
+        ))?;
     }
     if failures.is_empty() {
         Ok(())

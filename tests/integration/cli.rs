@@ -1,0 +1,162 @@
+//! The command line without a cluster: bad input is refused with a clear error,
+//! the exit code the README documents, and a hint; nothing is contacted.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::fs;
+
+fn filesync(inventory: &str) -> (tempfile::TempDir, Command) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("filesync.toml");
+    fs::write(&path, inventory).unwrap();
+    let mut command = Command::cargo_bin("filesync").unwrap();
+    command
+        .env("FILESYNC_INVENTORY", &path)
+        .env_remove("FILESYNC_SSH_CONFIG");
+    (dir, command)
+}
+
+// Port 9 on loopback: nothing listens, so a connection attempt would fail fast.
+const INVENTORY: &str = "[environments.prod]\nnodes = [\"root@127.0.0.1:9\"]\n";
+
+#[test]
+fn a_missing_inventory_is_named_with_a_hint() {
+    Command::cargo_bin("filesync")
+        .unwrap()
+        .args([
+            "--inventory",
+            "/nonexistent/x.toml",
+            "status",
+            "--env",
+            "prod",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "inventory /nonexistent/x.toml: file not found",
+        ))
+        .stderr(predicate::str::contains("Hint:"));
+}
+
+#[test]
+fn a_malformed_inventory_says_where() {
+    let (_dir, mut cmd) = filesync("[environments.prod\n");
+    cmd.args(["status", "--env", "prod"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("line 1"));
+}
+
+#[test]
+fn an_unknown_environment_lists_the_known_ones() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args(["plan", "--env", "staging", "--path", "/ROOT"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "unknown environment \"staging\" (the inventory has: prod)",
+        ));
+}
+
+#[test]
+fn bad_settings_fail_before_any_connection() {
+    for (args, why) in [
+        (vec!["--path", "/ROOT", "--delay", "-1"], "it is negative"),
+        (
+            vec!["--path", "/ROOT", "--delay", "soon"],
+            "not a whole number",
+        ),
+        (
+            vec!["--path", "/ROOT", "--delay", "86400"],
+            "more than 3600",
+        ),
+        (vec!["--path", "../etc"], "leaves the webroot"),
+        (
+            vec!["--path", "/ROOT", "--nodes", "nope"],
+            "unknown node \"nope\"",
+        ),
+    ] {
+        let (_dir, mut cmd) = filesync(INVENTORY);
+        cmd.args(["install", "--env", "prod", "--yes"]).args(&args);
+        cmd.assert()
+            .code(3)
+            .stderr(predicate::str::contains(why))
+            .stderr(predicate::str::contains("unreachable").not());
+    }
+}
+
+#[test]
+fn without_a_terminal_a_missing_setting_names_its_flag() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args(["install", "--path", "/ROOT"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("give --env NAME"));
+}
+
+#[test]
+fn two_environment_mode_is_refused_as_not_available_yet() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args([
+        "install", "--env", "prod", "--mode", "two", "--path", "/ROOT", "--yes",
+    ])
+    .assert()
+    .code(3)
+    .stderr(predicate::str::contains(
+        "two-environment mode is not available yet",
+    ));
+}
+
+#[test]
+fn uninstall_without_a_terminal_needs_yes() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args(["uninstall", "--env", "prod"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--yes"));
+}
+
+#[test]
+fn an_unreachable_only_node_is_a_partial_failure() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args(["install", "--env", "prod", "--path", "/ROOT", "--yes"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("127.0.0.1:9: unreachable"));
+}
+
+#[test]
+fn json_errors_are_json_with_the_exit_code() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    let output = cmd
+        .args([
+            "--output", "json", "plan", "--env", "nope", "--path", "/ROOT",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let error: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(error["exit_code"], 3);
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown environment"));
+    assert!(error["hint"].as_str().unwrap().contains("--env"));
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    Command::cargo_bin("filesync")
+        .unwrap()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("filesync"))
+        .stdout(predicate::str::contains("--dry-run"));
+    Command::cargo_bin("filesync")
+        .unwrap()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH filesync"));
+}

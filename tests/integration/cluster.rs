@@ -1,0 +1,160 @@
+//! A simulated cluster for one test (network namespaces with real sshd, cron,
+//! lsyncd and rsync, from `testbed/cluster`), torn down when dropped. Tests on
+//! clusters run one at a time: the machine has two cores and timing matters.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub struct Cluster {
+    pub name: String,
+    pub inventory: PathBuf,
+    pub ssh_config: PathBuf,
+    pub dir: PathBuf,
+    _serial: MutexGuard<'static, ()>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testbed/cluster")
+}
+
+pub fn testbed(args: &[&str]) -> Output {
+    Command::new(script())
+        .args(args)
+        .env("TESTBED_QUIET", "1")
+        .output()
+        .expect("run testbed/cluster")
+}
+
+impl Cluster {
+    /// Brings up `nodes` nodes, or returns `None` (skip) when this machine cannot
+    /// make namespaces and we are not in CI. In CI that is a failure.
+    pub fn up(name: &str, nodes: usize, subnet: u8) -> Option<Cluster> {
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let check = testbed(&["check"]);
+        if !check.status.success() {
+            let reason = String::from_utf8_lossy(&check.stderr).trim().to_string();
+            if std::env::var_os("CI").is_some() {
+                panic!("the simulated cluster cannot run in CI: {reason}");
+            }
+            eprintln!("SKIPPED: simulated cluster unavailable: {reason}");
+            return None;
+        }
+        let subnet = format!("10.213.{subnet}");
+        let output = testbed(&[
+            "up",
+            "--name",
+            name,
+            "--nodes",
+            &nodes.to_string(),
+            "--subnet",
+            &subnet,
+        ]);
+        assert!(
+            output.status.success(),
+            "testbed up failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let vars: Vec<(String, String)> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let var = |key: &str| {
+            PathBuf::from(
+                &vars
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .unwrap_or_else(|| panic!("testbed up printed no {key}"))
+                    .1,
+            )
+        };
+        Some(Cluster {
+            name: name.to_string(),
+            inventory: var("FILESYNC_INVENTORY"),
+            ssh_config: var("FILESYNC_SSH_CONFIG"),
+            dir: var("TESTBED_DIR"),
+            _serial: serial,
+        })
+    }
+
+    /// `filesync` with this cluster's inventory and ssh config, no prompts.
+    pub fn filesync(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_filesync"));
+        command
+            .args(args)
+            .env("FILESYNC_INVENTORY", &self.inventory)
+            .env("FILESYNC_SSH_CONFIG", &self.ssh_config)
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs `filesync` and returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self.filesync(args).output().expect("run filesync");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a shell script inside a node; panics unless it succeeds.
+    pub fn exec(&self, node: &str, script: &str) -> String {
+        let output = self.try_exec(node, script);
+        assert!(
+            output.status.success(),
+            "{node}: `{script}` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn try_exec(&self, node: &str, script: &str) -> Output {
+        testbed(&["exec", "--name", &self.name, node, "--", "sh", "-c", script])
+    }
+
+    pub fn testbed(&self, args: &[&str]) -> Output {
+        let mut full = vec![args[0], "--name", &self.name];
+        full.extend_from_slice(&args[1..]);
+        testbed(&full)
+    }
+
+    /// The node's /var/www as seen from the host.
+    pub fn www(&self, node: &str) -> PathBuf {
+        let output = self.testbed(&["root", node]);
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    }
+
+    /// The synced directory of the usual install (`--path /ROOT/wp-content`), from the host.
+    pub fn synced(&self, node: &str) -> PathBuf {
+        self.www(node).join("webroot/ROOT/wp-content")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::env::var_os("TESTBED_KEEP").is_none() {
+            testbed(&["down", "--name", &self.name]);
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; true if it held.
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

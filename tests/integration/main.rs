@@ -1,0 +1,8 @@
+//! Integration tests, compiled into one test binary: the command line without a
+//! cluster (`cli`), and end to end on the simulated cluster of `testbed/cluster`
+//! (`e2e`, `wizard`).
+
+mod cli;
+mod cluster;
+mod e2e;
+mod wizard;
