@@ -2,6 +2,7 @@
 //! cannot be reached is set aside and reported; a changed host key or failed
 //! authentication stops the run before anything changes.
 
+use crate::cli::Global;
 use crate::error::{NodeFailure, Result};
 use crate::inventory::Node as InventoryNode;
 use crate::layout::InstallDir;
@@ -18,6 +19,14 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Connects with the ssh options and parallelism of the command line.
+    pub async fn connect_for(global: &Global, nodes: &[InventoryNode]) -> Result<Self> {
+        let options = SshOptions {
+            config_file: global.ssh_config.clone(),
+        };
+        Self::connect(nodes, &options, global.parallel.into()).await
+    }
+
     pub async fn connect(
         nodes: &[InventoryNode],
         options: &SshOptions,
@@ -63,16 +72,19 @@ impl Fleet {
         install: &InstallDir,
         webroot: &str,
         sync_dir: Option<&str>,
-    ) -> Result<BTreeMap<String, Observed>> {
-        let script = crate::remote::probe(install, webroot, sync_dir)?;
+    ) -> BTreeMap<String, Observed> {
+        let script = crate::remote::probe(install, webroot, sync_dir);
         let results: Vec<(String, anyhow::Result<Observed>)> = stream::iter(self.nodes.values())
             .map(|node| {
                 let script = &script;
                 async move {
-                    let result = node
-                        .run(script, None)
-                        .await
-                        .and_then(|output| probe::parse(&output, sync_dir));
+                    let result = match script {
+                        Ok(script) => node
+                            .run(script, None)
+                            .await
+                            .and_then(|output| probe::parse(&output, sync_dir)),
+                        Err(err) => Err(anyhow::anyhow!("cannot build the probe: {err:#}")),
+                    };
                     (node.name().to_string(), result)
                 }
             })
@@ -94,7 +106,7 @@ impl Fleet {
                 }
             }
         }
-        Ok(observed)
+        observed
     }
 
     pub async fn close(self) {

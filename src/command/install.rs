@@ -68,12 +68,7 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
     };
     let nodes = command::nodes(env, args.nodes.as_deref(), ask && args.nodes.is_none())?;
 
-    let mut fleet = Fleet::connect(
-        &nodes,
-        &command::ssh_options(global),
-        global.parallel.into(),
-    )
-    .await?;
+    let mut fleet = Fleet::connect_for(global, &nodes).await?;
     let result = plan_and_apply(global, &flags, env, &nodes, &mut fleet, ask, intent).await;
     fleet.close().await;
     result
@@ -99,7 +94,7 @@ async fn plan_and_apply(
     let installed = installed_settings(fleet, &install).await;
     let settings = settings(flags, env, installed.as_ref(), ask)?;
     let source = settings.path.absolute(&env.webroot);
-    let observed = fleet.probe(&install, &env.webroot, Some(&source)).await?;
+    let observed = fleet.probe(&install, &env.webroot, Some(&source)).await;
 
     let facts = node_facts(nodes, &observed).await;
     let configs = desired::node_configs(env, &settings, nodes, &facts);

@@ -26,12 +26,7 @@ pub async fn run(global: &Global, args: &LogsArgs) -> Result<()> {
         .or_else(|| args.target.nodes.clone());
     let nodes = env.select(wanted.as_deref())?;
     let install = InstallDir::under_webroot(&env.webroot);
-    let fleet = Fleet::connect(
-        &nodes,
-        &command::ssh_options(global),
-        global.parallel.into(),
-    )
-    .await?;
+    let fleet = Fleet::connect_for(global, &nodes).await?;
     let script = remote::tail_log(&install, args.lines)?;
     let mut logs = Vec::new();
     for node in &nodes {

@@ -11,18 +11,11 @@ pub mod uninstall;
 use crate::cli::{Global, OutputFormat};
 use crate::error::{Error, Result};
 use crate::inventory::{Environment, Inventory, Node};
-use crate::ssh::SshOptions;
 use crate::wizard;
 use serde::Serialize;
 
 pub fn inventory(global: &Global) -> Result<Inventory> {
     Inventory::load(&global.inventory)
-}
-
-pub fn ssh_options(global: &Global) -> SshOptions {
-    SshOptions {
-        config_file: global.ssh_config.clone(),
-    }
 }
 
 /// The environment named by `--env`, or chosen in the wizard when allowed.

@@ -44,20 +44,8 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     let env = command::environment(&inventory, args.env.as_deref(), false)?;
     let nodes = env.select(args.nodes.as_deref())?;
     let install = InstallDir::under_webroot(&env.webroot);
-    let mut fleet = Fleet::connect(
-        &nodes,
-        &command::ssh_options(global),
-        global.parallel.into(),
-    )
-    .await?;
+    let mut fleet = Fleet::connect_for(global, &nodes).await?;
     let observed = fleet.probe(&install, &env.webroot, None).await;
-    let observed = match observed {
-        Ok(observed) => observed,
-        Err(err) => {
-            fleet.close().await;
-            return Err(err);
-        }
-    };
     let report_script = remote::sync_report(&install)?;
     let mut statuses = Vec::new();
     for node in &nodes {

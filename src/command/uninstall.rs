@@ -39,19 +39,8 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
         }
     }
     let install = InstallDir::under_webroot(&env.webroot);
-    let mut fleet = Fleet::connect(
-        &nodes,
-        &command::ssh_options(global),
-        global.parallel.into(),
-    )
-    .await?;
-    let observed = match fleet.probe(&install, &env.webroot, None).await {
-        Ok(observed) => observed,
-        Err(err) => {
-            fleet.close().await;
-            return Err(err);
-        }
-    };
+    let mut fleet = Fleet::connect_for(global, &nodes).await?;
+    let observed = fleet.probe(&install, &env.webroot, None).await;
     let progress = if command::is_json(global) {
         Progress::hidden()
     } else {

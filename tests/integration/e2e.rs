@@ -9,19 +9,23 @@ use std::time::Duration;
 const SYNC: Duration = Duration::from_secs(10);
 const W: &str = "/var/www/webroot/ROOT/wp-content";
 
-fn install(cluster: &Cluster, extra: &[&str]) {
-    let mut args = vec![
+/// `install` with the usual settings of these tests: `/ROOT/wp-content`, delay 1 s.
+fn install_args(cluster: &Cluster) -> Vec<&str> {
+    let env = cluster.name.as_str();
+    vec![
         "install",
         "--env",
-        &cluster.name,
+        env,
         "--path",
         "/ROOT/wp-content",
         "--delay",
         "1",
         "--yes",
-    ];
-    args.extend_from_slice(extra);
-    let (code, stdout, stderr) = cluster.run(&args);
+    ]
+}
+
+fn install(cluster: &Cluster) {
+    let (code, stdout, stderr) = cluster.run(&install_args(cluster));
     assert_eq!(code, 0, "install failed:\n{stdout}\n{stderr}");
 }
 
@@ -51,7 +55,7 @@ fn install_keeps_creates_edits_renames_and_deletes_identical_on_every_node() {
         return;
     };
     let all = ["n1", "n2", "n3"];
-    install(&cluster, &[]);
+    install(&cluster);
 
     cluster.exec(
         "n1",
@@ -121,7 +125,7 @@ fn plan_after_a_node_joins_the_inventory_shows_the_difference_and_changes_nothin
     let Some(cluster) = Cluster::up("e2eb", 2, 22) else {
         return;
     };
-    install(&cluster, &[]);
+    install(&cluster);
     assert!(cluster.testbed(&["add"]).status.success());
 
     let (code, stdout, stderr) = cluster.run(&["plan", "--env", &cluster.name]);
@@ -154,7 +158,7 @@ fn uninstall_removes_filesync_but_keeps_files_keys_and_crontab_lines_of_others()
         return;
     };
     cluster.exec("n1", "echo '17 3 * * * /usr/local/bin/backup' | crontab -");
-    install(&cluster, &[]);
+    install(&cluster);
     cluster.exec("n1", &format!("echo keep > {W}/keep.txt"));
     assert!(everywhere(
         &cluster,
@@ -236,17 +240,7 @@ fn an_unreachable_node_is_reported_the_others_are_installed_and_a_rerun_finishes
         return;
     };
     assert!(cluster.testbed(&["link", "n3", "down"]).status.success());
-    let args = [
-        "install",
-        "--env",
-        &cluster.name,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
-    ];
-    let (code, stdout, stderr) = cluster.run(&args);
+    let (code, stdout, stderr) = cluster.run(&install_args(&cluster));
     assert_eq!(code, 4, "{stdout}{stderr}");
     assert!(stderr.contains("n3: unreachable"), "{stderr}");
     cluster.exec("n1", &format!("echo a > {W}/a.txt"));
@@ -286,15 +280,7 @@ fn a_changed_host_key_stops_filesync_before_any_change() {
         .collect();
     fs::write(&known_hosts, format!("{}\n{forged}\n", other.join("\n"))).unwrap();
 
-    let args = [
-        "install",
-        "--env",
-        &cluster.name,
-        "--path",
-        "/ROOT/wp-content",
-        "--yes",
-    ];
-    let (code, _, stderr) = cluster.run(&args);
+    let (code, _, stderr) = cluster.run(&install_args(&cluster));
     assert_eq!(code, 5, "{stderr}");
     assert!(stderr.contains("host key of n2 has changed"), "{stderr}");
     assert!(stderr.contains("ssh-keygen -R"), "{stderr}");
@@ -304,4 +290,58 @@ fn a_changed_host_key_stops_filesync_before_any_change() {
             "{node} was changed"
         );
     }
+}
+
+#[test]
+fn the_watchdog_restarts_a_killed_lsyncd_and_changes_made_meanwhile_arrive() {
+    let Some(cluster) = Cluster::up("e2eg", 2, 28) else {
+        return;
+    };
+    install(&cluster);
+    cluster.exec("n1", "pkill -KILL -x lsyncd");
+    let dead = eventually(Duration::from_secs(5), || {
+        !cluster.try_exec("n1", "pgrep -x lsyncd").status.success()
+    });
+    assert!(dead, "lsyncd survived SIGKILL");
+    cluster.exec("n1", &format!("echo during > {W}/during.txt"));
+    // cron runs the check every minute; allow one full minute plus slack.
+    let restarted = eventually(Duration::from_secs(75), || {
+        cluster.try_exec("n1", "pgrep -x lsyncd").status.success()
+    });
+    assert!(restarted, "the watchdog did not restart lsyncd");
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "during.txt",
+        Some("during\n")
+    ));
+    let log = cluster.exec("n1", "cat /var/www/webroot/lsyncd/var/log/watchdog.log");
+    assert!(log.contains("lsyncd is not running, starting it"), "{log}");
+}
+
+#[test]
+fn a_sync_path_with_quotes_spaces_and_percent_is_synced_safely() {
+    let Some(cluster) = Cluster::up("e2eh", 2, 29) else {
+        return;
+    };
+    let path = "/ROOT/it's a \"100%\" $(id) dir";
+    let dir = format!("/var/www/webroot{path}");
+    for node in ["n1", "n2"] {
+        fs::create_dir_all(cluster.www(node).join(format!("webroot{path}"))).unwrap();
+    }
+    let env = cluster.name.clone();
+    let args = [
+        "install", "--env", &env, "--path", path, "--delay", "1", "--yes",
+    ];
+    let (code, stdout, stderr) = cluster.run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let file = cluster.www("n2").join(format!("webroot{path}/f.txt"));
+    cluster.exec("n1", &format!("echo ok > {}/f.txt", shell_quote(&dir)));
+    assert!(eventually(SYNC, || content(&file).as_deref() == Some("ok\n")));
+    let (code, stdout, _) = cluster.run(&["status", "--env", &env]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
