@@ -138,6 +138,24 @@ impl fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The lines shown under the action in a plan: a file's diff, the crontab
+    /// lines added and removed.
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            Action::WriteFile {
+                diff: Some(diff), ..
+            } => diff.lines().map(str::to_string).collect(),
+            Action::UpdateCrontab { add, remove } => remove
+                .iter()
+                .map(|line| format!("- {line}"))
+                .chain(add.iter().map(|line| format!("+ {line}")))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Everything that changes on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodePlan {
@@ -177,13 +195,8 @@ impl fmt::Display for Plan {
             }
             for action in &node.actions {
                 writeln!(f, "  - {action}")?;
-                if let Action::WriteFile {
-                    diff: Some(diff), ..
-                } = action
-                {
-                    for line in diff.lines() {
-                        writeln!(f, "      {line}")?;
-                    }
+                for line in action.details() {
+                    writeln!(f, "      {line}")?;
                 }
             }
             for warning in &node.warnings {
@@ -191,11 +204,7 @@ impl fmt::Display for Plan {
             }
         }
         for failure in &self.unreachable {
-            writeln!(
-                f,
-                "{}: skipped, unreachable: {}",
-                failure.node, failure.reason
-            )?;
+            writeln!(f, "{}: skipped: {}", failure.node, failure.reason)?;
         }
         if self.is_empty() {
             writeln!(f, "No changes.")?;
@@ -571,6 +580,37 @@ mod tests {
             panic!("expected a diff");
         };
         insta::assert_snapshot!("new_peer_lsyncd_conf_diff", diff);
+    }
+
+    #[test]
+    fn the_printed_plan_shows_diffs_crontab_lines_warnings_and_skipped_nodes() {
+        let configs = configs(2, Topology::Mesh);
+        let keys = keys(2);
+        let mut n1 = installed(&configs["n1"], &keys);
+        n1.files
+            .insert("etc/lsyncd.conf".into(), "-- edited by hand\n".into());
+        n1.crontab = "0 3 * * * backup\n".into();
+        let plan = Plan {
+            env: "prod".into(),
+            settings: configs["n1"].settings.clone(),
+            nodes: vec![
+                node_plan(&configs["n1"], &n1, &keys, vec![], vec!["a warning".into()]).unwrap(),
+                node_plan(
+                    &configs["n2"],
+                    &installed(&configs["n2"], &keys),
+                    &keys,
+                    vec![],
+                    vec![],
+                )
+                .unwrap(),
+            ],
+            unreachable: vec![NodeFailure {
+                node: "n3".into(),
+                reason: "unreachable: connection timed out".into(),
+            }],
+        };
+        assert!(!plan.is_empty());
+        insta::assert_snapshot!("printed_plan", plan.to_string());
     }
 
     #[test]

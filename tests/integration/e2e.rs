@@ -263,7 +263,7 @@ fn an_unreachable_node_is_reported_the_others_are_installed_and_a_rerun_finishes
 }
 
 #[test]
-fn a_changed_host_key_stops_filesync_before_any_change() {
+fn a_changed_host_key_or_a_refused_login_stops_filesync_before_any_change() {
     let Some(cluster) = Cluster::up("e2ef", 2, 26) else {
         return;
     };
@@ -284,6 +284,32 @@ fn a_changed_host_key_stops_filesync_before_any_change() {
     assert_eq!(code, 5, "{stderr}");
     assert!(stderr.contains("host key of n2 has changed"), "{stderr}");
     assert!(stderr.contains("ssh-keygen -R"), "{stderr}");
+
+    // A key the nodes do not accept: authentication fails, nothing changes.
+    fs::write(&known_hosts, &text).unwrap();
+    let stranger = cluster.dir.join("stranger_key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let config = fs::read_to_string(&cluster.ssh_config).unwrap();
+    let operator_key = cluster.dir.join("operator/id_ed25519");
+    let config = config.replace(
+        &operator_key.display().to_string(),
+        &stranger.display().to_string(),
+    );
+    let stranger_config = cluster.dir.join("stranger_config");
+    fs::write(&stranger_config, config).unwrap();
+    let output = cluster
+        .filesync(&install_args(&cluster))
+        .env("FILESYNC_SSH_CONFIG", &stranger_config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("SSH authentication to n"), "{stderr}");
     for node in ["n1", "n2"] {
         assert!(
             !cluster.www(node).join("webroot/lsyncd").exists(),
