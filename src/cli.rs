@@ -64,6 +64,9 @@ pub enum Command {
     Install(InstallArgs),
     /// Show what install would change, per node, and change nothing.
     Plan(SettingsArgs),
+    /// Re-apply the installed settings to the environment's current nodes: new
+    /// nodes get filesync, peers are updated, nodes that left are cleaned up.
+    Reconcile(ReconcileArgs),
     /// Show per node: lsyncd, watchdog, configuration drift, pushes to each peer.
     Status(EnvArgs),
     /// Show lsyncd's log of each node.
@@ -128,6 +131,22 @@ pub struct EnvArgs {
     /// Only these nodes (names, comma-separated); default: all nodes of the environment.
     #[arg(long, value_delimiter = ',')]
     pub nodes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// The environment (a table [environments.NAME] of the inventory).
+    #[arg(long)]
+    pub env: Option<String>,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Trust the new host key of these nodes (names, comma-separated) after they
+    /// were really reinstalled; without it a changed host key stops filesync.
+    #[arg(long, value_delimiter = ',')]
+    pub accept_new_host_key: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

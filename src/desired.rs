@@ -24,6 +24,27 @@ pub struct NodeFacts {
     pub source_addresses: Vec<String>,
 }
 
+/// A node of the installation as recorded in every node's state, so that a later
+/// reconcile can still reach a node that has left the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Member {
+    pub name: String,
+    /// The operator's ssh destination, `[user@]host[:port]`.
+    pub ssh: String,
+    /// Where peers reach its sshd, `host:port`.
+    pub address: String,
+}
+
+impl Member {
+    pub fn of(node: &Node) -> Self {
+        Member {
+            name: node.name.clone(),
+            ssh: node.ssh.to_string(),
+            address: node.address.to_string(),
+        }
+    }
+}
+
 /// A peer this node pushes to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PushTarget {
@@ -60,6 +81,8 @@ pub struct NodeConfig {
     /// rsync patterns excluded from sync, anchored at the synced directory.
     pub excludes: Vec<String>,
     pub rrsync: Option<String>,
+    /// Every node of the installation, this one included.
+    pub members: Vec<Member>,
 }
 
 impl NodeConfig {
@@ -94,6 +117,7 @@ pub fn node_configs(
     let install = InstallDir::under_webroot(&env.webroot);
     let source = settings.path.absolute(&env.webroot);
     let by_name: BTreeMap<&str, &Node> = members.iter().map(|n| (n.name.as_str(), *n)).collect();
+    let records: Vec<Member> = members.iter().map(|node| Member::of(node)).collect();
 
     members
         .iter()
@@ -125,6 +149,7 @@ pub fn node_configs(
                 pushers: admitted,
                 excludes,
                 rrsync: own.rrsync.clone(),
+                members: records.clone(),
             };
             (node.name.clone(), config)
         })

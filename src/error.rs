@@ -73,6 +73,9 @@ pub enum Error {
     #[error("{what} is required: give {flag}")]
     MissingSetting { what: String, flag: String },
 
+    #[error("filesync is not installed on any reachable node of environment {env:?}")]
+    NotInstalled { env: String },
+
     #[error("{what} is not available yet")]
     Unsupported { what: String, hint: String },
 
@@ -112,6 +115,7 @@ impl Error {
             | Error::NoNodes { .. }
             | Error::MissingSetting { .. }
             | Error::Unsupported { .. }
+            | Error::NotInstalled { .. }
             | Error::Preflight { .. }
             | Error::Cancelled => ExitCode::BadInput,
             Error::HostKeyChanged { .. } | Error::AuthFailed { .. } => ExitCode::Ssh,
@@ -148,6 +152,10 @@ impl Error {
                 format!("pass {flag}, or run in a terminal without --yes to be asked")
             }
             Error::Unsupported { hint, .. } => hint.clone(),
+            Error::NotInstalled { env } => format!(
+                "install it first: filesync install --env {env} --path PATH (reconcile takes \
+                 its settings from an existing installation)"
+            ),
             Error::Preflight { .. } => {
                 "fix the problems above on those nodes, then run the command again".to_string()
             }

@@ -211,6 +211,18 @@ fn parse_environment(name: &str, raw: RawEnvironment) -> std::result::Result<Env
     })
 }
 
+impl Node {
+    /// A node from what a state file recorded about it (`desired::Member`).
+    pub fn from_record(name: &str, ssh: &str, address: &str) -> std::result::Result<Node, String> {
+        check_word("node name", name)?;
+        Ok(Node {
+            name: name.to_string(),
+            ssh: parse_destination(ssh)?,
+            address: parse_address(address)?,
+        })
+    }
+}
+
 fn parse_node(raw: RawNode, default_user: Option<&str>) -> std::result::Result<Node, String> {
     let (name, ssh, address) = match raw {
         RawNode::Destination(dest) => {
@@ -443,6 +455,18 @@ mod tests {
         for (text, why) in cases {
             let err = Inventory::parse(text).unwrap_err();
             assert!(err.contains(why), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_node_round_trips_through_its_recorded_form() {
+        let env = one(r#"["deploy@10.0.0.12:2222", "[fd00::1]:22", { name = "w", ssh = "root@w", address = "10.0.0.3" }]"#)
+            .unwrap();
+        for node in &env.nodes {
+            let back =
+                Node::from_record(&node.name, &node.ssh.to_string(), &node.address.to_string())
+                    .unwrap();
+            assert_eq!(&back, node);
         }
     }
 

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod authorized_keys;
 pub mod cli;
 pub mod command;
+pub mod converge;
 pub mod crontab;
 pub mod desired;
 pub mod digest;
@@ -30,7 +31,7 @@ pub mod topology;
 pub mod wizard;
 
 use cli::{Cli, Command};
-use command::install::Intent;
+use converge::Intent;
 use error::Result;
 
 /// Runs one parsed command line to completion.
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             command::install::run(global, &args.settings, intent).await
         }
         Command::Plan(args) => command::install::run(global, args, Intent::Show).await,
+        Command::Reconcile(args) => command::reconcile::run(global, args).await,
         Command::Status(args) => command::status::run(global, args).await,
         Command::Logs(args) => command::logs::run(global, args).await,
         Command::Uninstall(args) => command::uninstall::run(global, args).await,

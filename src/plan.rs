@@ -164,6 +164,17 @@ pub struct NodePlan {
     pub warnings: Vec<String>,
 }
 
+/// A node that left the environment (it is in the installed states' member list
+/// but no longer in the topology source).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Departed {
+    pub node: String,
+    /// Reachable with something of filesync's on it: it will be removed.
+    pub remove: bool,
+    /// Why it could not be reached, if it could not.
+    pub reason: Option<String>,
+}
+
 /// The whole plan for an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -172,11 +183,14 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Nodes that could not be reached: left out of this run and of every peer list.
     pub unreachable: Vec<NodeFailure>,
+    /// Nodes that left the environment (reconcile only).
+    pub departed: Vec<Departed>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.nodes.iter().all(|node| node.actions.is_empty())
+            && self.departed.iter().all(|node| !node.remove)
     }
 }
 
@@ -205,6 +219,26 @@ impl fmt::Display for Plan {
         }
         for failure in &self.unreachable {
             writeln!(f, "{}: skipped: {}", failure.node, failure.reason)?;
+        }
+        for node in &self.departed {
+            match (&node.reason, node.remove) {
+                (Some(reason), _) => writeln!(
+                    f,
+                    "{}: left the environment; unreachable ({reason}): dropped from every peer \
+                     list, its own filesync files stay until it is cleaned by hand",
+                    node.node
+                )?,
+                (None, true) => writeln!(
+                    f,
+                    "{}: left the environment: remove filesync from it (its files stay)",
+                    node.node
+                )?,
+                (None, false) => writeln!(
+                    f,
+                    "{}: left the environment; nothing left to remove",
+                    node.node
+                )?,
+            }
         }
         if self.is_empty() {
             writeln!(f, "No changes.")?;
@@ -608,6 +642,18 @@ mod tests {
                 node: "n3".into(),
                 reason: "unreachable: connection timed out".into(),
             }],
+            departed: vec![
+                Departed {
+                    node: "n4".into(),
+                    remove: true,
+                    reason: None,
+                },
+                Departed {
+                    node: "n5".into(),
+                    remove: false,
+                    reason: Some("unreachable: no route to host".into()),
+                },
+            ],
         };
         assert!(!plan.is_empty());
         insta::assert_snapshot!("printed_plan", plan.to_string());

@@ -10,7 +10,7 @@ use crate::inventory::Node as InventoryNode;
 use crate::node::{Node, ScriptError};
 use anyhow::Context as _;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -99,6 +99,82 @@ pub fn classify(node: &str, detail: &str) -> ConnectError {
     }
 }
 
+/// Where ssh keeps the host key of a destination, from `ssh -G` output: the
+/// known_hosts files it reads and the name the key is stored under.
+pub fn known_host_entry(ssh_g: &str) -> (Vec<String>, String) {
+    let value = |key: &str| {
+        ssh_g
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .map(str::trim)
+    };
+    let name = value("hostkeyalias")
+        .filter(|alias| *alias != "none")
+        .or(value("hostname"))
+        .unwrap_or_default();
+    let port = value("port").unwrap_or("22");
+    let entry = if port == "22" {
+        name.to_string()
+    } else {
+        format!("[{name}]:{port}")
+    };
+    let home = std::env::var("HOME").unwrap_or_default();
+    let files = value("userknownhostsfile")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|file| match file.strip_prefix("~/") {
+            Some(rest) => format!("{home}/{rest}"),
+            None => file.to_string(),
+        })
+        .collect();
+    (files, entry)
+}
+
+/// Forgets the recorded host key of `node` in the known_hosts files ssh uses for
+/// it, so that the next connection records the new one (accept-new). Only on the
+/// user's explicit request (`--accept-new-host-key`).
+pub async fn forget_host_key(
+    node: &InventoryNode,
+    config: Option<&Path>,
+) -> crate::error::Result<()> {
+    let mut command = tokio::process::Command::new("ssh");
+    command.arg("-G");
+    if let Some(config) = config {
+        command.arg("-F").arg(config);
+    }
+    if let Some(user) = &node.ssh.user {
+        command.arg("-l").arg(user);
+    }
+    if let Some(port) = node.ssh.port {
+        command.arg("-p").arg(port.to_string());
+    }
+    let output = command
+        .arg(&node.ssh.host)
+        .output()
+        .await
+        .context("running ssh -G")?;
+    let (files, entry) = known_host_entry(&String::from_utf8_lossy(&output.stdout));
+    for file in files.iter().filter(|file| Path::new(file).exists()) {
+        let status = tokio::process::Command::new("ssh-keygen")
+            .args(["-q", "-R", &entry, "-f", file])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .context("running ssh-keygen -R")?;
+        if status.success() {
+            eprintln!(
+                "{}: forgot the old host key of {entry} in {file}",
+                node.name
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Node for SshNode {
     fn name(&self) -> &str {
         &self.name
@@ -145,6 +221,18 @@ impl Node for SshNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_known_hosts_entry_follows_ssh_s_own_resolution() {
+        let ssh_g = "user root\nhostname 10.0.0.2\nport 2222\nhostkeyalias none\n\
+                     userknownhostsfile /etc/kh ~/.ssh/known_hosts\n";
+        let (files, entry) = known_host_entry(ssh_g);
+        assert_eq!(entry, "[10.0.0.2]:2222");
+        assert_eq!(files[0], "/etc/kh");
+        assert!(files[1].ends_with("/.ssh/known_hosts") && !files[1].starts_with('~'));
+        let (_, entry) = known_host_entry("hostname h\nport 22\nhostkeyalias web1\n");
+        assert_eq!(entry, "web1");
+    }
 
     #[test]
     fn changed_host_keys_and_auth_failures_refuse_everything_else_skips_the_node() {

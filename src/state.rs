@@ -2,7 +2,7 @@
 //! there, without secrets, so that any operator machine can plan, report on and
 //! remove the installation. Pure (de)serialization.
 
-use crate::desired::NodeConfig;
+use crate::desired::{Member, NodeConfig};
 use crate::render::RenderedFile;
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,9 @@ pub struct NodeState {
     pub pushers: Vec<String>,
     /// SHA-256 of each rendered file, by path in the install directory.
     pub files: BTreeMap<String, String>,
+    /// Every node of the installation, with how to reach it.
+    #[serde(default)]
+    pub members: Vec<Member>,
 }
 
 impl NodeState {
@@ -44,6 +47,7 @@ impl NodeState {
                     )
                 })
                 .collect(),
+            members: config.members.clone(),
         }
     }
 

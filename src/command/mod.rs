@@ -5,6 +5,7 @@
 pub mod completions;
 pub mod install;
 pub mod logs;
+pub mod reconcile;
 pub mod status;
 pub mod uninstall;
 

@@ -90,8 +90,17 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     }
 }
 
+/// Whether anything of filesync's is on the node: the install directory, its
+/// crontab lines or its authorized_keys entries.
+pub fn has_traces(seen: &Observed, install: &InstallDir) -> bool {
+    let tag = desired::tag(install);
+    seen.is_installed()
+        || !crontab::tagged(&seen.crontab, &tag).is_empty()
+        || !authorized_keys::entries(&seen.authorized_keys, &tag).is_empty()
+}
+
 /// Removes the installation from one node; false when there was nothing to remove.
-async fn remove<N: Node>(
+pub async fn remove<N: Node>(
     node: &N,
     install: &InstallDir,
     seen: &Observed,
@@ -101,7 +110,7 @@ async fn remove<N: Node>(
     let tag = desired::tag(install);
     let has_cron = !crontab::tagged(&seen.crontab, &tag).is_empty();
     let has_keys = !authorized_keys::entries(&seen.authorized_keys, &tag).is_empty();
-    if !seen.is_installed() && !has_cron && !has_keys {
+    if !has_traces(seen, install) {
         progress.finish(name, "not installed");
         return Ok(false);
     }

@@ -125,6 +125,18 @@ impl Cluster {
         testbed(&full)
     }
 
+    /// Removes a node from the inventory (the node itself keeps running).
+    pub fn drop_from_inventory(&self, node: &str) {
+        let text = std::fs::read_to_string(&self.inventory).unwrap();
+        let needle = format!("name = \"{node}\"");
+        assert!(text.contains(&needle), "{node} is not in the inventory");
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.contains(&needle))
+            .collect();
+        std::fs::write(&self.inventory, kept.join("\n") + "\n").unwrap();
+    }
+
     /// The node's /var/www as seen from the host.
     pub fn www(&self, node: &str) -> PathBuf {
         let output = self.testbed(&["root", node]);

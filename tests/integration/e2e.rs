@@ -6,11 +6,11 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-const SYNC: Duration = Duration::from_secs(10);
-const W: &str = "/var/www/webroot/ROOT/wp-content";
+pub const SYNC: Duration = Duration::from_secs(10);
+pub const W: &str = "/var/www/webroot/ROOT/wp-content";
 
 /// `install` with the usual settings of these tests: `/ROOT/wp-content`, delay 1 s.
-fn install_args(cluster: &Cluster) -> Vec<&str> {
+pub fn install_args(cluster: &Cluster) -> Vec<&str> {
     let env = cluster.name.as_str();
     vec![
         "install",
@@ -24,19 +24,19 @@ fn install_args(cluster: &Cluster) -> Vec<&str> {
     ]
 }
 
-fn install(cluster: &Cluster) {
+pub fn install(cluster: &Cluster) {
     let (code, stdout, stderr) = cluster.run(&install_args(cluster));
     assert_eq!(code, 0, "install failed:\n{stdout}\n{stderr}");
 }
 
-fn content(path: &Path) -> Option<String> {
+pub fn content(path: &Path) -> Option<String> {
     fs::read_to_string(path).ok()
 }
 
 /// Waits until every node has `want` at `rel`, then lets the echoes of that
 /// change drain (a node that received it pushes it on after one delay, 1 s
 /// here): the next step of a test must not race them (see README, limits).
-fn everywhere(cluster: &Cluster, nodes: &[&str], rel: &str, want: Option<&str>) -> bool {
+pub fn everywhere(cluster: &Cluster, nodes: &[&str], rel: &str, want: Option<&str>) -> bool {
     let arrived = eventually(SYNC, || {
         nodes
             .iter()

@@ -1,0 +1,32 @@
+//! `filesync reconcile`: the environment's current nodes (from the topology
+//! source) against what is installed on them, through the same plan and apply
+//! as install; the settings come from the installed state.
+
+use crate::cli::{Global, ReconcileArgs};
+use crate::command;
+use crate::converge::{self, Flags, Intent, Purpose, Request};
+use crate::error::Result;
+use crate::ssh;
+
+pub async fn run(global: &Global, args: &ReconcileArgs) -> Result<()> {
+    let inventory = command::inventory(global)?;
+    let env = command::environment(&inventory, args.env.as_deref(), false)?;
+    let nodes = env.select(None)?;
+    for name in &args.accept_new_host_key {
+        let node = env.select(Some(std::slice::from_ref(name)))?.remove(0);
+        ssh::forget_host_key(&node, global.ssh_config.as_deref()).await?;
+    }
+    let request = Request {
+        env,
+        nodes: &nodes,
+        flags: Flags::default(),
+        ask: false,
+        intent: if args.dry_run {
+            Intent::Show
+        } else {
+            Intent::Apply
+        },
+        purpose: Purpose::Reconcile,
+    };
+    converge::converge(global, request).await
+}

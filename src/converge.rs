@@ -1,0 +1,422 @@
+//! Brings an environment to its desired state: the flow `install`, `plan` and
+//! `reconcile` share. Settings (flags, installed state, wizard) -> connect and
+//! probe -> preflight -> plan -> print, or apply it; for a reconcile, also
+//! remove filesync from nodes that left the environment.
+
+use crate::apply::{self, Target};
+use crate::cli::Global;
+use crate::command::{self, uninstall};
+use crate::desired::{self, NodeFacts};
+use crate::error::{Error, NodeFailure, Result};
+use crate::fleet::Fleet;
+use crate::inventory::{Environment, Node as InventoryNode};
+use crate::layout::{self, InstallDir};
+use crate::node::Node;
+use crate::plan::{self, Departed, Plan};
+use crate::probe::Observed;
+use crate::progress::Progress;
+use crate::settings::{Delay, Settings, SyncPath, Topology};
+use crate::state::NodeState;
+use crate::wizard;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether to apply the plan or only show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Apply,
+    Show,
+}
+
+/// `install` takes settings from flags; `reconcile` from what is installed, and
+/// also removes filesync from nodes that left the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Install,
+    Reconcile,
+}
+
+/// The settings given as flags, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub path: Option<SyncPath>,
+    pub delay: Option<Delay>,
+    pub topology: Option<Topology>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    plan: &'a Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<ResultReport>,
+}
+
+#[derive(Serialize)]
+struct ResultReport {
+    changed: Vec<String>,
+    unchanged: Vec<String>,
+    removed: Vec<String>,
+    failed: Vec<NodeFailure>,
+}
+
+/// One run over an environment.
+pub struct Request<'a> {
+    pub env: &'a Environment,
+    pub nodes: &'a [InventoryNode],
+    pub flags: Flags,
+    pub ask: bool,
+    pub intent: Intent,
+    pub purpose: Purpose,
+}
+
+pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
+    let mut fleet = Fleet::connect_for(global, request.nodes).await?;
+    let mut departed = None;
+    let result = plan_and_apply(global, &request, &mut fleet, &mut departed).await;
+    fleet.close().await;
+    if let Some(departed) = departed {
+        departed.close().await;
+    }
+    result
+}
+
+async fn plan_and_apply(
+    global: &Global,
+    request: &Request<'_>,
+    fleet: &mut Fleet,
+    departed_fleet: &mut Option<Fleet>,
+) -> Result<()> {
+    let Request {
+        env,
+        nodes,
+        ask,
+        intent,
+        purpose,
+        ..
+    } = *request;
+    let install = InstallDir::under_webroot(&env.webroot);
+    let installed = installed_settings(fleet, &install).await;
+    if purpose == Purpose::Reconcile && installed.is_none() {
+        return Err(Error::NotInstalled {
+            env: env.name.clone(),
+        });
+    }
+    let settings = settings(&request.flags, env, installed.as_ref(), ask)?;
+    let source = settings.path.absolute(&env.webroot);
+    let observed = fleet.probe(&install, &env.webroot, Some(&source)).await;
+
+    let facts = node_facts(nodes, &observed).await;
+    let configs = desired::node_configs(env, &settings, nodes, &facts);
+    let keys: BTreeMap<String, String> = observed
+        .iter()
+        .filter_map(|(name, o)| o.sync_key.clone().map(|key| (name.clone(), key)))
+        .collect();
+
+    let mut failures = Vec::new();
+    let mut node_plans = Vec::new();
+    for node in nodes {
+        let (Some(config), Some(seen)) = (configs.get(&node.name), observed.get(&node.name)) else {
+            continue;
+        };
+        let (errors, warnings, prepare) = plan::preflight(config, seen);
+        failures.extend(errors.into_iter().map(|reason| NodeFailure {
+            node: node.name.clone(),
+            reason,
+        }));
+        node_plans.push(plan::node_plan(config, seen, &keys, prepare, warnings)?);
+    }
+    if !failures.is_empty() {
+        return Err(Error::Preflight { failures });
+    }
+
+    let (departed, departed_observed) = if purpose == Purpose::Reconcile {
+        let leavers = departed_nodes(nodes, &observed, &env.name);
+        let mut leaving = Fleet::connect_for(global, &leavers).await?;
+        let seen = leaving.probe(&install, &env.webroot, None).await;
+        let departed = departures(&leavers, &leaving, &seen, &install);
+        *departed_fleet = Some(leaving);
+        (departed, seen)
+    } else {
+        (Vec::new(), BTreeMap::new())
+    };
+
+    let plan = Plan {
+        env: env.name.clone(),
+        settings,
+        nodes: node_plans,
+        unreachable: fleet.unreachable.clone(),
+        departed,
+    };
+
+    let json = command::is_json(global);
+    if intent == Intent::Show {
+        if json {
+            command::print_json(&Report {
+                plan: &plan,
+                result: None,
+            })?;
+        } else {
+            command::emit(&plan.to_string())?;
+        }
+        return partial(&plan.unreachable);
+    }
+    if !json {
+        command::emit(&plan.to_string())?;
+    }
+    if plan.is_empty() {
+        return partial(&plan.unreachable);
+    }
+    if ask && !wizard::confirm("Apply this plan?")? {
+        return Err(Error::Cancelled);
+    }
+
+    let mut names: Vec<String> = plan.nodes.iter().map(|n| n.node.clone()).collect();
+    names.extend(
+        plan.departed
+            .iter()
+            .filter(|d| d.remove)
+            .map(|d| d.node.clone()),
+    );
+    let progress = if json {
+        Progress::hidden()
+    } else {
+        Progress::new(&names)
+    };
+    let targets: BTreeMap<String, Target<'_, _>> = plan
+        .nodes
+        .iter()
+        .map(|p| {
+            let name = p.node.clone();
+            let target = Target {
+                node: &fleet.nodes[&name],
+                config: &configs[&name],
+                observed: &observed[&name],
+            };
+            (name, target)
+        })
+        .collect();
+    let outcome = apply::apply(&plan, &targets, fleet.parallel, &progress).await;
+    let (removed, removal_failures) = match departed_fleet {
+        Some(leaving) => {
+            remove_departed(&plan, leaving, &departed_observed, &install, &progress).await
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    drop(progress);
+
+    let mut failed = plan.unreachable.clone();
+    failed.extend(outcome.failed.iter().cloned());
+    failed.extend(removal_failures);
+    if json {
+        command::print_json(&Report {
+            plan: &plan,
+            result: Some(ResultReport {
+                changed: outcome.changed.clone(),
+                unchanged: outcome.unchanged.clone(),
+                removed: removed.clone(),
+                failed: failed.clone(),
+            }),
+        })?;
+    } else {
+        let removed = if removed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} removed", removed.len())
+        };
+        command::emit(&format!(
+            "Done: {} changed, {} unchanged{removed}, {} failed.\n",
+            outcome.changed.len(),
+            outcome.unchanged.len(),
+            failed.len()
+        ))?;
+    }
+    partial(&failed)
+}
+
+/// Nodes the installed states list as members of this environment's installation
+/// that are no longer among `nodes`.
+fn departed_nodes(
+    nodes: &[InventoryNode],
+    observed: &BTreeMap<String, Observed>,
+    env: &str,
+) -> Vec<InventoryNode> {
+    let current: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    observed
+        .values()
+        .filter_map(|o| o.state.as_ref())
+        .filter(|state| state.env == env)
+        .flat_map(|state| state.members.iter())
+        .filter(|member| !current.contains(member.name.as_str()))
+        .filter(|member| seen.insert(member.name.clone()))
+        .filter_map(|member| {
+            InventoryNode::from_record(&member.name, &member.ssh, &member.address).ok()
+        })
+        .collect()
+}
+
+fn departures(
+    leavers: &[InventoryNode],
+    fleet: &Fleet,
+    seen: &BTreeMap<String, Observed>,
+    install: &InstallDir,
+) -> Vec<Departed> {
+    leavers
+        .iter()
+        .map(|node| match seen.get(&node.name) {
+            Some(observed) => Departed {
+                node: node.name.clone(),
+                remove: uninstall::has_traces(observed, install),
+                reason: None,
+            },
+            None => Departed {
+                node: node.name.clone(),
+                remove: false,
+                reason: fleet
+                    .unreachable
+                    .iter()
+                    .find(|f| f.node == node.name)
+                    .map(|f| f.reason.clone()),
+            },
+        })
+        .collect()
+}
+/// Removes filesync from the departed nodes that can be reached; their files stay.
+async fn remove_departed(
+    plan: &Plan,
+    leaving: &Fleet,
+    seen: &BTreeMap<String, Observed>,
+    install: &InstallDir,
+    progress: &Progress,
+) -> (Vec<String>, Vec<NodeFailure>) {
+    let results: Vec<(String, anyhow::Result<bool>)> = stream::iter(
+        plan.departed
+            .iter()
+            .filter(|d| d.remove)
+            .filter_map(|d| leaving.nodes.get(&d.node).zip(seen.get(&d.node))),
+    )
+    .map(|(node, observed)| async move {
+        let result = uninstall::remove(node, install, observed, progress).await;
+        (node.name().to_string(), result)
+    })
+    .buffer_unordered(leaving.parallel)
+    .collect()
+    .await;
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(_) => removed.push(name),
+            Err(err) => failed.push(NodeFailure {
+                node: name,
+                reason: format!("removing filesync: {err:#}"),
+            }),
+        }
+    }
+    removed.sort();
+    (removed, failed)
+}
+
+fn partial(failures: &[NodeFailure]) -> Result<()> {
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Partial {
+            failures: failures.to_vec(),
+        })
+    }
+}
+
+/// The settings already installed on the nodes (the first node that has any).
+async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<Settings> {
+    let script = format!(
+        "cat {} 2>/dev/null || true\n",
+        crate::escape::shell_word(&install.join(layout::STATE)).ok()?
+    );
+    for node in fleet.nodes.values() {
+        if let Ok(text) = node.run(&script, None).await {
+            if let Ok(state) = NodeState::from_json(&text) {
+                return Some(state.settings);
+            }
+        }
+    }
+    None
+}
+
+/// Flags first, then what is installed, then the wizard, then defaults.
+fn settings(
+    flags: &Flags,
+    env: &Environment,
+    installed: Option<&Settings>,
+    ask: bool,
+) -> Result<Settings> {
+    let path = match (&flags.path, installed) {
+        (Some(path), _) => path.clone(),
+        (None, Some(installed)) if !ask => installed.path.clone(),
+        (None, installed) if ask => wizard::path(&env.webroot, installed.map(|s| &s.path))?,
+        (None, _) => {
+            return Err(Error::MissingSetting {
+                what: "the sync path".into(),
+                flag: "--path PATH (relative to the webroot, e.g. /ROOT/wp-content)".into(),
+            })
+        }
+    };
+    let default_delay = installed.map(|s| s.delay).unwrap_or_default();
+    let delay = match flags.delay {
+        Some(delay) => delay,
+        None if ask && flags.path.is_none() => wizard::delay(default_delay)?,
+        None => default_delay,
+    };
+    let topology = flags
+        .topology
+        .or(installed.map(|s| s.topology))
+        .unwrap_or_default();
+    Ok(Settings {
+        path,
+        delay,
+        topology,
+    })
+}
+
+/// What peers need to know about each probed node. Addresses that are host
+/// names are resolved here, on the operator's machine, for `from=`.
+async fn node_facts(
+    nodes: &[InventoryNode],
+    observed: &BTreeMap<String, crate::probe::Observed>,
+) -> BTreeMap<String, NodeFacts> {
+    let mut facts = BTreeMap::new();
+    for node in nodes {
+        let Some(seen) = observed.get(&node.name) else {
+            continue;
+        };
+        let host = &node.address.host;
+        let source_addresses = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![ip.to_string()],
+            Err(_) => match tokio::net::lookup_host((host.as_str(), node.address.port)).await {
+                Ok(addrs) => {
+                    let mut ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+                    ips.sort();
+                    ips.dedup();
+                    ips
+                }
+                Err(_) => Vec::new(),
+            },
+        };
+        facts.insert(
+            node.name.clone(),
+            NodeFacts {
+                user: seen.user.clone(),
+                host_keys: seen.host_keys.clone(),
+                rrsync: seen.rrsync.clone(),
+                mounts: seen
+                    .sync_dir
+                    .as_ref()
+                    .map(|dir| dir.mounts.clone())
+                    .unwrap_or_default(),
+                source_addresses,
+            },
+        );
+    }
+    facts
+}
