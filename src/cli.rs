@@ -47,9 +47,42 @@ pub struct Global {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
 
+    /// Platform API base URL (Jelastic / Virtuozzo): environments and their nodes
+    /// come from the platform instead of the inventory. The access token is read
+    /// from FILESYNC_TOKEN.
+    #[arg(long, env = "FILESYNC_PLATFORM_URL", global = true)]
+    pub platform_url: Option<String>,
+
+    /// Platform node group of the nodes to sync (cp: application servers).
+    #[arg(long, default_value = "cp", global = true)]
+    pub node_group: String,
+
+    /// How filesync reaches platform nodes over SSH: straight to their address,
+    /// or through the platform's SSH gate (user <nodeId>-<userId>, port 3022).
+    #[arg(long, value_enum, default_value_t = PlatformSsh::Direct, global = true)]
+    pub platform_ssh: PlatformSsh,
+
+    /// SSH user for --platform-ssh direct.
+    #[arg(long, default_value = "root", global = true)]
+    pub platform_user: String,
+
+    /// The platform's SSH gate, HOST[:PORT] (port 3022 by default), for --platform-ssh gate.
+    #[arg(long, env = "FILESYNC_SSH_GATE", global = true)]
+    pub ssh_gate: Option<String>,
+
+    /// Seconds to wait for the platform API.
+    #[arg(long, default_value_t = 20, global = true)]
+    pub platform_timeout: u64,
+
     /// How many nodes to work on at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
     pub parallel: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlatformSsh {
+    Direct,
+    Gate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,6 +100,8 @@ pub enum Command {
     /// Re-apply the installed settings to the environment's current nodes: new
     /// nodes get filesync, peers are updated, nodes that left are cleaned up.
     Reconcile(ReconcileArgs),
+    /// List the environments, or the nodes of one, as the topology source gives them.
+    Nodes(NodesArgs),
     /// Show per node: lsyncd, watchdog, configuration drift, pushes to each peer.
     Status(EnvArgs),
     /// Show lsyncd's log of each node.
@@ -147,6 +182,13 @@ pub struct ReconcileArgs {
     /// were really reinstalled; without it a changed host key stops filesync.
     #[arg(long, value_delimiter = ',')]
     pub accept_new_host_key: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NodesArgs {
+    /// The environment whose nodes to list; without it, list the environments.
+    #[arg(long)]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

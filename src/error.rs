@@ -22,6 +22,8 @@ pub enum ExitCode {
     Ssh = 5,
     /// status found a node that is not healthy.
     Unhealthy = 6,
+    /// The platform API failed (unreachable, timeout, HTTP error, bad answer, token).
+    Platform = 7,
     /// Interrupted by a signal.
     Interrupted = 130,
 }
@@ -76,6 +78,9 @@ pub enum Error {
     #[error("filesync is not installed on any reachable node of environment {env:?}")]
     NotInstalled { env: String },
 
+    #[error("platform API: {reason}")]
+    Platform { reason: String },
+
     #[error("{what} is not available yet")]
     Unsupported { what: String, hint: String },
 
@@ -121,6 +126,7 @@ impl Error {
             Error::HostKeyChanged { .. } | Error::AuthFailed { .. } => ExitCode::Ssh,
             Error::Partial { .. } => ExitCode::Partial,
             Error::Unhealthy { .. } => ExitCode::Unhealthy,
+            Error::Platform { .. } => ExitCode::Platform,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Other(_) => ExitCode::Failure,
         }
@@ -152,6 +158,16 @@ impl Error {
                 format!("pass {flag}, or run in a terminal without --yes to be asked")
             }
             Error::Unsupported { hint, .. } => hint.clone(),
+            Error::Platform { reason } if reason.contains("session") || reason.contains("auth") => {
+                "check the access token in FILESYNC_TOKEN (a personal access token of the \
+                 platform, with access to environment control)"
+                    .to_string()
+            }
+            Error::Platform { .. } => {
+                "check --platform-url (FILESYNC_PLATFORM_URL) and that the platform answers; \
+                 transient failures can simply be retried"
+                    .to_string()
+            }
             Error::NotInstalled { env } => format!(
                 "install it first: filesync install --env {env} --path PATH (reconcile takes \
                  its settings from an existing installation)"

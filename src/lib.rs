@@ -20,11 +20,13 @@ pub mod inventory;
 pub mod layout;
 pub mod node;
 pub mod plan;
+pub mod platform;
 pub mod probe;
 pub mod progress;
 pub mod remote;
 pub mod render;
 pub mod settings;
+pub mod source;
 pub mod ssh;
 pub mod state;
 pub mod topology;
@@ -48,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Plan(args) => command::install::run(global, args, Intent::Show).await,
         Command::Reconcile(args) => command::reconcile::run(global, args).await,
+        Command::Nodes(args) => command::nodes::run(global, args).await,
         Command::Status(args) => command::status::run(global, args).await,
         Command::Logs(args) => command::logs::run(global, args).await,
         Command::Uninstall(args) => command::uninstall::run(global, args).await,

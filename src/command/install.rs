@@ -9,7 +9,7 @@ use crate::settings::{Mode, SyncPath};
 use crate::wizard;
 
 pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result<()> {
-    let inventory = command::inventory(global)?;
+    let source = command::source(global)?;
     let ask = wizard::allowed(global.yes);
     let mode = match args.mode {
         Some(mode) => mode,
@@ -24,7 +24,7 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
                 .into(),
         });
     }
-    let env = command::environment(&inventory, args.env.as_deref(), ask)?;
+    let env = &command::environment(&source, args.env.as_deref(), ask).await?;
     // Bad flags fail here, before any connection.
     let flags = Flags {
         path: args

@@ -17,8 +17,8 @@ struct NodeLog {
 }
 
 pub async fn run(global: &Global, args: &LogsArgs) -> Result<()> {
-    let inventory = command::inventory(global)?;
-    let env = command::environment(&inventory, args.target.env.as_deref(), false)?;
+    let source = command::source(global)?;
+    let env = &command::environment(&source, args.target.env.as_deref(), false).await?;
     let wanted = args
         .node
         .clone()

@@ -5,29 +5,30 @@
 pub mod completions;
 pub mod install;
 pub mod logs;
+pub mod nodes;
 pub mod reconcile;
 pub mod status;
 pub mod uninstall;
 
 use crate::cli::{Global, OutputFormat};
 use crate::error::{Error, Result};
-use crate::inventory::{Environment, Inventory, Node};
+use crate::inventory::{Environment, Node};
+use crate::source::Source;
 use crate::wizard;
 use serde::Serialize;
 
-pub fn inventory(global: &Global) -> Result<Inventory> {
-    Inventory::load(&global.inventory)
+pub fn source(global: &Global) -> Result<Source> {
+    Source::from_cli(global)
 }
 
 /// The environment named by `--env`, or chosen in the wizard when allowed.
-pub fn environment<'a>(
-    inventory: &'a Inventory,
-    flag: Option<&str>,
-    ask: bool,
-) -> Result<&'a Environment> {
+pub async fn environment(source: &Source, flag: Option<&str>, ask: bool) -> Result<Environment> {
     match flag {
-        Some(name) => inventory.environment(name),
-        None if ask => inventory.environment(&wizard::environment(&inventory.names())?),
+        Some(name) => source.environment(name).await,
+        None if ask => {
+            let names = source.names().await?;
+            source.environment(&wizard::environment(&names)?).await
+        }
         None => Err(Error::MissingSetting {
             what: "the environment".into(),
             flag: "--env NAME".into(),

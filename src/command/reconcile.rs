@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::ssh;
 
 pub async fn run(global: &Global, args: &ReconcileArgs) -> Result<()> {
-    let inventory = command::inventory(global)?;
-    let env = command::environment(&inventory, args.env.as_deref(), false)?;
+    let source = command::source(global)?;
+    let env = &command::environment(&source, args.env.as_deref(), false).await?;
     let nodes = env.select(None)?;
     for name in &args.accept_new_host_key {
         let node = env.select(Some(std::slice::from_ref(name)))?.remove(0);

@@ -40,8 +40,8 @@ pub struct NodeStatus {
 }
 
 pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
-    let inventory = command::inventory(global)?;
-    let env = command::environment(&inventory, args.env.as_deref(), false)?;
+    let source = command::source(global)?;
+    let env = &command::environment(&source, args.env.as_deref(), false).await?;
     let nodes = env.select(args.nodes.as_deref())?;
     let install = InstallDir::under_webroot(&env.webroot);
     let mut fleet = Fleet::connect_for(global, &nodes).await?;

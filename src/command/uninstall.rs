@@ -18,9 +18,9 @@ use crate::wizard;
 use futures::stream::{self, StreamExt};
 
 pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
-    let inventory = command::inventory(global)?;
+    let source = command::source(global)?;
     let ask = wizard::allowed(global.yes);
-    let env = command::environment(&inventory, args.env.as_deref(), ask)?;
+    let env = &command::environment(&source, args.env.as_deref(), ask).await?;
     let nodes = env.select(args.nodes.as_deref())?;
     if !global.yes {
         if !ask {

@@ -5,5 +5,6 @@
 mod cli;
 mod cluster;
 mod e2e;
+mod platform;
 mod reconcile;
 mod wizard;
