@@ -2,7 +2,6 @@
 //! answers with the documented JSON shapes (the platform itself cannot be
 //! reached from here).
 
-use std::io::Read;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
