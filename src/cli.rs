@@ -100,6 +100,9 @@ pub enum Command {
     /// Re-apply the installed settings to the environment's current nodes: new
     /// nodes get filesync, peers are updated, nodes that left are cleaned up.
     Reconcile(ReconcileArgs),
+    /// Poll the topology source and reconcile whenever the environment's nodes
+    /// change; runs until SIGINT or SIGTERM (e.g. as a systemd service).
+    Watch(WatchArgs),
     /// List the environments, or the nodes of one, as the topology source gives them.
     Nodes(NodesArgs),
     /// Show per node: lsyncd, watchdog, configuration drift, pushes to each peer.
@@ -182,6 +185,17 @@ pub struct ReconcileArgs {
     /// were really reinstalled; without it a changed host key stops filesync.
     #[arg(long, value_delimiter = ',')]
     pub accept_new_host_key: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// The environment to watch.
+    #[arg(long)]
+    pub env: String,
+
+    /// Seconds between two looks at the topology source.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub interval: u64,
 }
 
 #[derive(Debug, Clone, Args)]

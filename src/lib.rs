@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Plan(args) => command::install::run(global, args, Intent::Show).await,
         Command::Reconcile(args) => command::reconcile::run(global, args).await,
+        Command::Watch(args) => command::watch::run(global, args).await,
         Command::Nodes(args) => command::nodes::run(global, args).await,
         Command::Status(args) => command::status::run(global, args).await,
         Command::Logs(args) => command::logs::run(global, args).await,

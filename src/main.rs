@@ -2,7 +2,7 @@
 //! exit code, and print errors with a hint (as JSON with `--output json`).
 
 use clap::Parser;
-use filesync::cli::{Cli, OutputFormat};
+use filesync::cli::{Cli, Command, OutputFormat};
 use filesync::error::{Error, ExitCode};
 
 fn main() {
@@ -13,7 +13,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("cannot start the async runtime");
+    // watch stops cleanly on its own signals; everything else stops at once.
+    let stops_itself = matches!(cli.command, Command::Watch(_));
     let result = runtime.block_on(async {
+        if stops_itself {
+            return filesync::run(cli).await;
+        }
         tokio::select! {
             result = filesync::run(cli) => result,
             _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),

@@ -4,6 +4,7 @@
 use crate::cluster::{eventually, Cluster};
 use crate::e2e::{content, everywhere, install, W};
 use std::fs;
+use std::process::Command;
 use std::time::Duration;
 
 fn reconcile(cluster: &Cluster, extra: &[&str]) -> (i32, String, String) {
@@ -162,4 +163,58 @@ fn a_changed_host_key_is_refused_until_the_user_accepts_it() {
     assert!(eventually(Duration::from_secs(15), || {
         content(&cluster.synced("n2").join("k.txt")).as_deref() == Some("k\n")
     }));
+}
+
+#[test]
+fn watch_reconciles_after_an_inventory_edit_and_stops_cleanly_on_sigterm() {
+    let Some(cluster) = Cluster::up("rce", 2, 35) else {
+        return;
+    };
+    install(&cluster);
+    let log = cluster.dir.join("watch.log");
+    let mut watch = cluster
+        .filesync(&["watch", "--env", &cluster.name, "--interval", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        eventually(Duration::from_secs(30), || read_log()
+            .contains("reconciled")),
+        "first round did not finish:\n{}",
+        read_log()
+    );
+    assert!(cluster.testbed(&["add"]).status.success());
+    let joined = eventually(Duration::from_secs(40), || installed(&cluster, "n3"));
+    assert!(
+        joined,
+        "watch did not install the new node:\n{}",
+        read_log()
+    );
+    assert!(
+        read_log().contains("nodes changed: n1, n2 -> n1, n2, n3"),
+        "{}",
+        read_log()
+    );
+
+    let pid = watch.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped = eventually(Duration::from_secs(60), || {
+        matches!(watch.try_wait(), Ok(Some(_)))
+    });
+    assert!(stopped, "watch did not stop on SIGTERM");
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+    assert!(read_log().contains("watch: stopped"));
+    cluster.exec("n3", &format!("echo w > {W}/w.txt"));
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2", "n3"],
+        "w.txt",
+        Some("w\n")
+    ));
 }
