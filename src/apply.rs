@@ -1,5 +1,5 @@
-//! Executes a plan: phase by phase (prepare, configure, activate), nodes in
-//! parallel (bounded), every failure recorded and the other nodes carried on.
+//! Executes a plan: phase by phase (prepare, configure, activate, join), nodes
+//! in parallel (bounded), every failure recorded and the other nodes carried on.
 //! A node that fails in one phase sits out the later ones.
 
 use crate::authorized_keys;
@@ -16,6 +16,7 @@ use crate::render;
 use anyhow::{Context, Result};
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// What happened on each node.
 #[derive(Debug, Default)]
@@ -32,6 +33,19 @@ pub struct Target<'a, N> {
     pub observed: &'a Observed,
 }
 
+/// How long a joining node waits for the installed nodes' initial copy before it
+/// starts anyway (nothing is lost either way; see `plan::sequence_joins`).
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What earlier phases learned, for later ones.
+#[derive(Default)]
+struct Learned {
+    /// Sync public keys: those already on the nodes, then those generated in Prepare.
+    keys: BTreeMap<String, String>,
+    /// Each node's clock when its lsyncd was (re)started in Activate.
+    activated_at: BTreeMap<String, u64>,
+}
+
 pub async fn apply<N: Node>(
     plan: &Plan,
     targets: &BTreeMap<String, Target<'_, N>>,
@@ -39,11 +53,13 @@ pub async fn apply<N: Node>(
     progress: &Progress,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    // Sync public keys: those already on the nodes, then those generated in Prepare.
-    let mut keys: BTreeMap<String, String> = targets
-        .iter()
-        .filter_map(|(name, t)| t.observed.sync_key.clone().map(|key| (name.clone(), key)))
-        .collect();
+    let mut learned = Learned {
+        keys: targets
+            .iter()
+            .filter_map(|(name, t)| t.observed.sync_key.clone().map(|key| (name.clone(), key)))
+            .collect(),
+        ..Learned::default()
+    };
     let mut alive: Vec<&plan::NodePlan> = Vec::new();
     for node_plan in &plan.nodes {
         if node_plan.actions.is_empty() {
@@ -53,31 +69,41 @@ pub async fn apply<N: Node>(
             alive.push(node_plan);
         }
     }
-    for phase in [Phase::Prepare, Phase::Configure, Phase::Activate] {
-        let keys_now = &keys;
+    for phase in [
+        Phase::Prepare,
+        Phase::Configure,
+        Phase::Activate,
+        Phase::Join,
+    ] {
+        let known = &learned;
         let results: Vec<(String, Result<Option<String>>)> = stream::iter(alive.iter())
             .map(|node_plan| async move {
                 let target = &targets[&node_plan.node];
                 let actions = node_plan.actions.iter().filter(|a| a.phase() == phase);
-                let mut generated = None;
+                let mut reply = None;
                 for action in actions {
                     progress.step(&node_plan.node, &action.to_string());
-                    match run(target, action, keys_now).await {
-                        Ok(key) => generated = generated.or(key),
+                    match run(target, action, known, targets, progress).await {
+                        Ok(answer) => reply = reply.or(answer),
                         Err(err) => {
                             return (node_plan.node.clone(), Err(err.context(action.to_string())))
                         }
                     }
                 }
-                (node_plan.node.clone(), Ok(generated))
+                (node_plan.node.clone(), Ok(reply))
             })
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
         for (name, result) in results {
             match result {
-                Ok(Some(key)) => {
-                    keys.insert(name, key);
+                Ok(Some(reply)) if phase == Phase::Prepare => {
+                    learned.keys.insert(name, reply);
+                }
+                Ok(Some(reply)) => {
+                    if let Ok(at) = reply.trim().parse() {
+                        learned.activated_at.insert(name, at);
+                    }
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -99,11 +125,14 @@ pub async fn apply<N: Node>(
     outcome
 }
 
-/// Runs one action; returns the node's sync public key when it generated one.
+/// Runs one action; returns what a later phase needs from it: the sync public
+/// key a node generated, or the node's clock when its lsyncd started.
 async fn run<N: Node>(
     target: &Target<'_, N>,
     action: &Action,
-    keys: &BTreeMap<String, String>,
+    learned: &Learned,
+    targets: &BTreeMap<String, Target<'_, N>>,
+    progress: &Progress,
 ) -> Result<Option<String>> {
     let Target {
         node,
@@ -145,7 +174,7 @@ async fn run<N: Node>(
             Some(Vec::new()),
         ),
         Action::UpdateAuthorizedKeys { .. } => {
-            let entries: Vec<String> = plan::authorized_entries(config, keys)?
+            let entries: Vec<String> = plan::authorized_entries(config, &learned.keys)?
                 .into_values()
                 .collect();
             let content =
@@ -160,8 +189,29 @@ async fn run<N: Node>(
             let content = crontab::with_lines(&observed.crontab, &config.tag(), &lines);
             (remote::set_crontab(), Some(content.into_bytes()))
         }
-        Action::StartLsyncd => (remote::node_ctl(install, "start")?, None),
-        Action::RestartLsyncd => (remote::node_ctl(install, "restart")?, None),
+        Action::StartLsyncd | Action::RestartLsyncd => {
+            let verb = if *action == Action::StartLsyncd {
+                "start"
+            } else {
+                "restart"
+            };
+            let clock = node.run(&remote::activate(install, verb)?, None).await?;
+            return Ok(Some(clock));
+        }
+        Action::StartAfterInitialCopy { from } => {
+            for pusher in from {
+                let copied = wait_for_initial_copy(targets, learned, pusher, &config.node).await?;
+                if !copied {
+                    progress.step(
+                        &config.node,
+                        &format!(
+                            "{pusher} did not finish its initial copy in time; starting anyway"
+                        ),
+                    );
+                }
+            }
+            (remote::node_ctl(install, "start")?, None)
+        }
         Action::WriteState { content } => (
             remote::write_file(&install.join(layout::STATE), 0o644)?,
             Some(content.clone().into_bytes()),
@@ -169,6 +219,33 @@ async fn run<N: Node>(
     };
     node.run(&script, stdin.as_deref()).await?;
     Ok(None)
+}
+
+/// Waits until `pusher` has pushed to `joiner` successfully since its lsyncd
+/// (re)started in this run (its startup sync: everything it has). False on timeout.
+async fn wait_for_initial_copy<N: Node>(
+    targets: &BTreeMap<String, Target<'_, N>>,
+    learned: &Learned,
+    pusher: &str,
+    joiner: &str,
+) -> Result<bool> {
+    let (Some(target), Some(since)) = (targets.get(pusher), learned.activated_at.get(pusher))
+    else {
+        return Ok(true);
+    };
+    let script = remote::push_record(&target.config.install, &crate::desired::alias(joiner))?;
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    while Instant::now() < deadline {
+        let record = target.node.run(&script, None).await.unwrap_or_default();
+        let mut fields = record.split_whitespace().map(str::parse::<u64>);
+        if let (Some(Ok(at)), Some(Ok(0))) = (fields.next(), fields.next()) {
+            if at >= *since {
+                return Ok(true);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(false)
 }
 
 pub fn authorized_keys_path(observed: &Observed) -> String {

@@ -129,6 +129,12 @@ async fn plan_and_apply(
     if !failures.is_empty() {
         return Err(Error::Preflight { failures });
     }
+    let established: BTreeSet<String> = observed
+        .iter()
+        .filter(|(_, o)| o.state.as_ref().is_some_and(|s| s.env == env.name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    plan::sequence_joins(&mut node_plans, &configs, &established);
 
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
         let leavers = departed_nodes(nodes, &observed, &env.name);

@@ -55,6 +55,11 @@ pub enum Action {
         remove: Vec<String>,
     },
     StartLsyncd,
+    /// A node joining an installation starts pushing only once the installed
+    /// nodes `from` have sent it what they have (or a timeout passed).
+    StartAfterInitialCopy {
+        from: Vec<String>,
+    },
     RestartLsyncd,
     WriteState {
         #[serde(skip)]
@@ -70,6 +75,7 @@ pub enum Phase {
     Prepare,
     Configure,
     Activate,
+    Join,
 }
 
 impl Action {
@@ -83,9 +89,8 @@ impl Action {
             | Action::CreateExcludesFile
             | Action::UpdateAuthorizedKeys { .. }
             | Action::UpdateCrontab { .. } => Phase::Configure,
-            Action::StartLsyncd | Action::RestartLsyncd | Action::WriteState { .. } => {
-                Phase::Activate
-            }
+            Action::StartLsyncd | Action::RestartLsyncd => Phase::Activate,
+            Action::StartAfterInitialCopy { .. } | Action::WriteState { .. } => Phase::Join,
         }
     }
 }
@@ -130,6 +135,11 @@ impl fmt::Display for Action {
                 )
             }
             Action::StartLsyncd => f.write_str("start lsyncd"),
+            Action::StartAfterInitialCopy { from } => write!(
+                f,
+                "start lsyncd once {} sent what they have",
+                from.join(", ")
+            ),
             Action::RestartLsyncd => {
                 f.write_str("restart lsyncd (full rescan of the synced directory)")
             }
@@ -462,6 +472,48 @@ pub fn node_plan(
     })
 }
 
+/// Makes every node that joins an existing installation wait, before it starts
+/// pushing, for the installed nodes that push to it to send it their files
+/// first. Files only the newcomer has are kept either way (nothing is deleted
+/// at startup) and spread once it starts.
+pub fn sequence_joins(
+    plans: &mut [NodePlan],
+    configs: &BTreeMap<String, NodeConfig>,
+    established: &std::collections::BTreeSet<String>,
+) {
+    let activating: std::collections::BTreeSet<String> = plans
+        .iter()
+        .filter(|p| {
+            p.actions
+                .iter()
+                .any(|a| matches!(a, Action::StartLsyncd | Action::RestartLsyncd))
+        })
+        .map(|p| p.node.clone())
+        .collect();
+    for node_plan in plans.iter_mut() {
+        if established.contains(&node_plan.node) {
+            continue;
+        }
+        let Some(config) = configs.get(&node_plan.node) else {
+            continue;
+        };
+        let from: Vec<String> = config
+            .pushers
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|name| established.contains(name) && activating.contains(name))
+            .collect();
+        if from.is_empty() {
+            continue;
+        }
+        for action in node_plan.actions.iter_mut() {
+            if *action == Action::StartLsyncd {
+                *action = Action::StartAfterInitialCopy { from: from.clone() };
+            }
+        }
+    }
+}
+
 fn file_action(file: &RenderedFile, current: Option<&String>) -> Option<Action> {
     let diff = match current {
         Some(current) if *current == file.content => return None,
@@ -657,6 +709,42 @@ mod tests {
         };
         assert!(!plan.is_empty());
         insta::assert_snapshot!("printed_plan", plan.to_string());
+    }
+
+    #[test]
+    fn a_joining_node_starts_after_the_installed_nodes_sent_their_files() {
+        let keys = keys(3);
+        let before = configs(2, Topology::Mesh);
+        let after = configs(3, Topology::Mesh);
+        let mut plans: Vec<NodePlan> = ["n1", "n2"]
+            .iter()
+            .map(|n| {
+                node_plan(
+                    &after[*n],
+                    &installed(&before[*n], &keys),
+                    &keys,
+                    vec![],
+                    vec![],
+                )
+                .unwrap()
+            })
+            .collect();
+        plans.push(node_plan(&after["n3"], &fresh(), &keys, vec![], vec![]).unwrap());
+        let established = ["n1".to_string(), "n2".to_string()].into();
+        sequence_joins(&mut plans, &after, &established);
+        assert!(plans[0].actions.contains(&Action::RestartLsyncd));
+        assert!(plans[2].actions.contains(&Action::StartAfterInitialCopy {
+            from: vec!["n1".into(), "n2".into()]
+        }));
+        assert!(!plans[2].actions.contains(&Action::StartLsyncd));
+        let phases: Vec<Phase> = plans[2].actions.iter().map(Action::phase).collect();
+        assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+
+        // A fresh installation has nobody to wait for.
+        let mut fresh_plans =
+            vec![node_plan(&after["n1"], &fresh(), &keys, vec![], vec![]).unwrap()];
+        sequence_joins(&mut fresh_plans, &after, &Default::default());
+        assert!(fresh_plans[0].actions.contains(&Action::StartLsyncd));
     }
 
     #[test]

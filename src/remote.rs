@@ -284,6 +284,20 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
     ))
 }
 
+/// Starts, or restarts, lsyncd and prints the node's clock (Unix seconds) at that
+/// moment, to tell later pushes from earlier ones.
+pub fn activate(install: &InstallDir, action: &str) -> Result<String> {
+    Ok(format!("set -e\n{}date +%s\n", node_ctl(install, action)?))
+}
+
+/// The record of the last push to the peer known as `alias`: `epoch exit-code`.
+pub fn push_record(install: &InstallDir, alias: &str) -> Result<String> {
+    Ok(format!(
+        "cat {} 2>/dev/null || true\n",
+        shell_word(&install.join(&format!("var/log/push-{alias}")))?
+    ))
+}
+
 /// The last `lines` lines of lsyncd's log.
 pub fn tail_log(install: &InstallDir, lines: usize) -> Result<String> {
     Ok(format!(

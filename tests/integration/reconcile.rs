@@ -36,6 +36,10 @@ fn a_node_that_joins_gets_the_files_spreads_its_own_and_then_syncs() {
     let (code, stdout, stderr) = reconcile(&cluster, &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(installed(&cluster, "n3"));
+    assert!(
+        stdout.contains("start lsyncd once n1, n2 sent what they have"),
+        "the newcomer must wait for the installed nodes' copy:\n{stdout}"
+    );
 
     let all = ["n1", "n2", "n3"];
     assert!(
