@@ -9,25 +9,12 @@ pub fn comment(tag: &str, pusher: &str) -> String {
 
 /// The file with every entry of installation `tag` replaced by `entries`.
 pub fn with_entries(existing: &str, tag: &str, entries: &[String]) -> String {
-    let mut out = without(existing, tag);
-    for entry in entries {
-        out.push_str(entry);
-        out.push('\n');
-    }
-    out
+    crate::lines::replace(existing, |line| pusher_of(line, tag).is_some(), entries)
 }
 
 /// The file without the entries of installation `tag`.
 pub fn without(existing: &str, tag: &str) -> String {
-    let mut out = String::with_capacity(existing.len());
-    for line in existing
-        .lines()
-        .filter(|line| pusher_of(line, tag).is_none())
-    {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+    with_entries(existing, tag, &[])
 }
 
 /// The entries of installation `tag`, keyed by the pusher they admit.

@@ -4,22 +4,12 @@
 /// The crontab with every line tagged `tag` removed and `lines` appended.
 /// `lines` must already end with the tag (see `render::crontab_lines`).
 pub fn with_lines(existing: &str, tag: &str, lines: &[String]) -> String {
-    let mut out = without(existing, tag);
-    for line in lines {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+    crate::lines::replace(existing, |line| is_tagged(line, tag), lines)
 }
 
 /// The crontab with every line tagged `tag` removed; other lines unchanged.
 pub fn without(existing: &str, tag: &str) -> String {
-    let mut out = String::with_capacity(existing.len());
-    for line in existing.lines().filter(|line| !is_tagged(line, tag)) {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+    with_lines(existing, tag, &[])
 }
 
 /// The lines of `existing` tagged `tag`.

@@ -18,6 +18,7 @@ pub mod escape;
 pub mod fleet;
 pub mod inventory;
 pub mod layout;
+pub mod lines;
 pub mod node;
 pub mod plan;
 pub mod platform;
