@@ -70,7 +70,12 @@ pub async fn run(global: &Global, args: &WatchArgs) -> Result<()> {
 async fn round(global: &Global, env: &str, applied: &mut Option<Vec<String>>) -> Result<()> {
     let source = Source::from_cli(global)?;
     let environment = source.environment(env).await?;
-    let mut nodes = environment.node_names();
+    // A node counts as changed when its name, ssh destination or address does.
+    let mut nodes: Vec<String> = environment
+        .nodes
+        .iter()
+        .map(|node| format!("{} ({}, {})", node.name, node.ssh, node.address))
+        .collect();
     nodes.sort();
     if applied.as_ref() == Some(&nodes) {
         return Ok(());
