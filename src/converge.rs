@@ -138,7 +138,7 @@ async fn plan_and_apply(
 
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
         let leavers = departed_nodes(nodes, &observed, &env.name);
-        let mut leaving = Fleet::connect_for(global, &leavers).await?;
+        let mut leaving = Fleet::connect_leavers(global, &leavers).await;
         let seen = leaving.probe(&install, &env.webroot, None).await;
         let departed = departures(&leavers, &leaving, &seen, &install);
         *departed_fleet = Some(leaving);

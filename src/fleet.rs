@@ -66,6 +66,30 @@ impl Fleet {
         Ok(fleet)
     }
 
+    /// Like `connect_for`, for nodes that are only to be cleaned up (they left
+    /// the environment): a refused connection sets the node aside like an
+    /// unreachable one instead of stopping the run. Nothing is trusted anew.
+    pub async fn connect_leavers(global: &Global, nodes: &[InventoryNode]) -> Self {
+        let mut fleet = Fleet {
+            nodes: BTreeMap::new(),
+            unreachable: Vec::new(),
+            parallel: usize::from(global.parallel).max(1),
+        };
+        for node in nodes {
+            match Self::connect_for(global, std::slice::from_ref(node)).await {
+                Ok(mut one) => {
+                    fleet.nodes.append(&mut one.nodes);
+                    fleet.unreachable.append(&mut one.unreachable);
+                }
+                Err(err) => fleet.unreachable.push(NodeFailure {
+                    node: node.name.clone(),
+                    reason: err.to_string(),
+                }),
+            }
+        }
+        fleet
+    }
+
     /// Probes every connected node; a node whose probe fails joins `unreachable`.
     pub async fn probe(
         &mut self,
