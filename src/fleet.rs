@@ -133,6 +133,23 @@ impl Fleet {
         observed
     }
 
+    /// Runs the same script on every connected node at once; its output by node.
+    pub async fn run_everywhere(&self, script: &str) -> BTreeMap<String, anyhow::Result<String>> {
+        stream::iter(self.nodes.values())
+            .map(|node| async move { (node.name().to_string(), node.run(script, None).await) })
+            .buffer_unordered(self.parallel)
+            .collect()
+            .await
+    }
+
+    /// Why a node could not be used, if it could not.
+    pub fn unreachable_reason(&self, node: &str) -> Option<String> {
+        self.unreachable
+            .iter()
+            .find(|failure| failure.node == node)
+            .map(|failure| failure.reason.clone())
+    }
+
     pub async fn close(self) {
         futures::future::join_all(self.nodes.into_values().map(SshNode::close)).await;
     }

@@ -5,7 +5,6 @@ use crate::command;
 use crate::error::Result;
 use crate::fleet::Fleet;
 use crate::layout::InstallDir;
-use crate::node::Node;
 use crate::remote;
 use serde::Serialize;
 
@@ -28,33 +27,22 @@ pub async fn run(global: &Global, args: &LogsArgs) -> Result<()> {
     let install = InstallDir::under_webroot(&env.webroot);
     let fleet = Fleet::connect_for(global, &nodes).await?;
     let script = remote::tail_log(&install, args.lines)?;
-    let mut logs = Vec::new();
-    for node in &nodes {
-        let log = match fleet.nodes.get(&node.name) {
-            Some(ssh) => match ssh.run(&script, None).await {
-                Ok(text) => NodeLog {
-                    node: node.name.clone(),
-                    lines: text.lines().map(str::to_string).collect(),
-                    error: None,
-                },
-                Err(err) => NodeLog {
-                    node: node.name.clone(),
-                    lines: vec![],
-                    error: Some(format!("{err:#}")),
-                },
-            },
-            None => NodeLog {
+    let mut outputs = fleet.run_everywhere(&script).await;
+    let logs: Vec<NodeLog> = nodes
+        .iter()
+        .map(|node| {
+            let (lines, error) = match outputs.remove(&node.name) {
+                Some(Ok(text)) => (text.lines().map(str::to_string).collect(), None),
+                Some(Err(err)) => (Vec::new(), Some(format!("{err:#}"))),
+                None => (Vec::new(), fleet.unreachable_reason(&node.name)),
+            };
+            NodeLog {
                 node: node.name.clone(),
-                lines: vec![],
-                error: fleet
-                    .unreachable
-                    .iter()
-                    .find(|f| f.node == node.name)
-                    .map(|f| f.reason.clone()),
-            },
-        };
-        logs.push(log);
-    }
+                lines,
+                error,
+            }
+        })
+        .collect();
     fleet.close().await;
     if command::is_json(global) {
         return command::print_json(&logs);

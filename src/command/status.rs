@@ -9,7 +9,6 @@ use crate::desired;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::layout::InstallDir;
-use crate::node::Node;
 use crate::probe::{Lsyncd, Observed};
 use crate::remote;
 use crate::settings::Settings;
@@ -47,17 +46,23 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     let mut fleet = Fleet::connect_for(global, &nodes).await?;
     let observed = fleet.probe(&install, &env.webroot, None).await;
     let report_script = remote::sync_report(&install)?;
-    let mut statuses = Vec::new();
-    for node in &nodes {
-        let status = match (fleet.nodes.get(&node.name), observed.get(&node.name)) {
-            (Some(ssh), Some(seen)) => {
-                let report = ssh.run(&report_script, None).await.unwrap_or_default();
-                node_status(&node.name, &install, seen, &report, now())
+    let mut reports = fleet.run_everywhere(&report_script).await;
+    let statuses: Vec<NodeStatus> = nodes
+        .iter()
+        .map(|node| match observed.get(&node.name) {
+            Some(seen) => {
+                let report = reports.remove(&node.name).and_then(Result::ok);
+                node_status(
+                    &node.name,
+                    &install,
+                    seen,
+                    &report.unwrap_or_default(),
+                    now(),
+                )
             }
-            _ => unreachable_status(&node.name, &fleet),
-        };
-        statuses.push(status);
-    }
+            None => unreachable_status(&node.name, &fleet),
+        })
+        .collect();
     fleet.close().await;
 
     if command::is_json(global) {
@@ -81,10 +86,7 @@ fn now() -> u64 {
 
 fn unreachable_status(name: &str, fleet: &Fleet) -> NodeStatus {
     let reason = fleet
-        .unreachable
-        .iter()
-        .find(|f| f.node == name)
-        .map(|f| f.reason.clone())
+        .unreachable_reason(name)
         .unwrap_or_else(|| "unreachable".into());
     NodeStatus {
         node: name.to_string(),
@@ -257,6 +259,54 @@ mod tests {
         assert_eq!(pushes["filesync-n2"], (1700000000, 0));
         assert_eq!(pushes["filesync-n3"], (1700000005, 255));
         assert_eq!(errors, ["Error: x"]);
+    }
+
+    fn installed_node() -> Observed {
+        let text = "user\tcm9vdA==\nmarker\teA==\nlsyncd\tcnVubmluZyA0Mg==\n";
+        let mut seen = crate::probe::parse(text, None).unwrap();
+        let install = InstallDir::under_webroot("/var/www/webroot");
+        let tag = desired::tag(&install);
+        seen.crontab = format!("* * * * * x # {tag}\n@reboot y # {tag}\n");
+        seen
+    }
+
+    #[test]
+    fn a_running_watched_node_with_good_pushes_is_healthy() {
+        let install = InstallDir::under_webroot("/var/www/webroot");
+        let status = node_status("n1", &install, &installed_node(), "--\n", 100);
+        assert!(status.healthy, "{:?}", status.problems);
+        assert_eq!(status.lsyncd, Some(Lsyncd::Running(42)));
+    }
+
+    #[test]
+    fn a_stopped_lsyncd_a_missing_watchdog_or_a_failed_push_is_unhealthy() {
+        let install = InstallDir::under_webroot("/var/www/webroot");
+        let mut stopped = installed_node();
+        stopped.lsyncd = Lsyncd::Stopped;
+        stopped.crontab.clear();
+        let status = node_status("n1", &install, &stopped, "", 100);
+        assert!(!status.healthy);
+        assert_eq!(
+            status.problems,
+            [
+                "lsyncd is not running",
+                "the watchdog crontab lines are missing"
+            ]
+        );
+
+        let mut pushing = installed_node();
+        let state_json = r#"{"format":1,"filesync_version":"x","env":"e","node":"n1",
+            "settings":{"path":"/ROOT","delay":1,"topology":"mesh"},
+            "targets":["n2"],"pushers":["n2"],"files":{}}"#;
+        pushing.state = Some(crate::state::NodeState::from_json(state_json).unwrap());
+        let status = node_status("n1", &install, &pushing, "filesync-n2 90 255\n--\n", 100);
+        assert!(!status.healthy);
+        assert!(
+            status.problems[0].contains("last push to n2 failed: could not connect"),
+            "{:?}",
+            status.problems
+        );
+        assert_eq!(status.peers[0].exit_code, Some(255));
     }
 
     #[test]
