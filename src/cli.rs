@@ -107,6 +107,8 @@ pub enum Command {
     Nodes(NodesArgs),
     /// Show per node: lsyncd, watchdog, configuration drift, pushes to each peer.
     Status(EnvArgs),
+    /// Compare the synced tree across the nodes and report what differs (reads only).
+    Verify(VerifyArgs),
     /// Show lsyncd's log of each node.
     Logs(LogsArgs),
     /// Remove file sync from the nodes of an environment (synced files stay).
@@ -217,4 +219,14 @@ pub struct LogsArgs {
     /// How many lines per node.
     #[arg(long, default_value_t = 50)]
     pub lines: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: EnvArgs,
+
+    /// Compare file contents (SHA-256) too, not only type, mode, size and mtime.
+    #[arg(long)]
+    pub checksum: bool,
 }

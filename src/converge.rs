@@ -335,7 +335,7 @@ fn partial(failures: &[NodeFailure]) -> Result<()> {
 }
 
 /// The settings already installed on the nodes (the first node that has any).
-async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<Settings> {
+pub async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<Settings> {
     let script = format!(
         "cat {} 2>/dev/null || true\n",
         crate::escape::shell_word(&install.join(layout::STATE)).ok()?

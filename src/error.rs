@@ -24,6 +24,8 @@ pub enum ExitCode {
     Unhealthy = 6,
     /// The platform API failed (unreachable, timeout, HTTP error, bad answer, token).
     Platform = 7,
+    /// verify found nodes whose synced trees differ.
+    Drift = 8,
     /// Interrupted by a signal.
     Interrupted = 130,
 }
@@ -99,6 +101,12 @@ pub enum Error {
     #[error("{count} node(s) are not healthy")]
     Unhealthy { count: usize },
 
+    #[error("the synced trees differ: {paths} path(s) on {nodes} node(s)")]
+    Drift { paths: usize, nodes: usize },
+
+    #[error("only {reachable} node(s) of environment {env:?} could be reached; comparing needs two")]
+    TooFewNodes { env: String, reachable: usize },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -122,10 +130,12 @@ impl Error {
             | Error::Unsupported { .. }
             | Error::NotInstalled { .. }
             | Error::Preflight { .. }
+            | Error::TooFewNodes { .. }
             | Error::Cancelled => ExitCode::BadInput,
             Error::HostKeyChanged { .. } | Error::AuthFailed { .. } => ExitCode::Ssh,
             Error::Partial { .. } => ExitCode::Partial,
             Error::Unhealthy { .. } => ExitCode::Unhealthy,
+            Error::Drift { .. } => ExitCode::Drift,
             Error::Platform { .. } => ExitCode::Platform,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Other(_) => ExitCode::Failure,
@@ -193,6 +203,16 @@ impl Error {
             Error::Unhealthy { .. } => {
                 "see `filesync logs` for the failing nodes; `filesync install` repairs drifted \
                  configuration"
+                    .to_string()
+            }
+            Error::Drift { .. } => {
+                "`filesync status` and `filesync logs` show why sync fell behind; \
+                 `filesync verify --repair` brings every node to the union of the files \
+                 (newest wins, nothing deleted)"
+                    .to_string()
+            }
+            Error::TooFewNodes { .. } => {
+                "bring the unreachable nodes back (see above), or name at least two with --nodes"
                     .to_string()
             }
             Error::Interrupted | Error::Cancelled | Error::Other(_) => return None,

@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod inventory;
 pub mod layout;
 pub mod lines;
+pub mod merge;
 pub mod node;
 pub mod plan;
 pub mod platform;
@@ -31,6 +32,7 @@ pub mod source;
 pub mod ssh;
 pub mod state;
 pub mod topology;
+pub mod tree;
 pub mod wizard;
 
 use cli::{Cli, Command};
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Watch(args) => command::watch::run(global, args).await,
         Command::Nodes(args) => command::nodes::run(global, args).await,
         Command::Status(args) => command::status::run(global, args).await,
+        Command::Verify(args) => command::verify::run(global, args).await,
         Command::Logs(args) => command::logs::run(global, args).await,
         Command::Uninstall(args) => command::uninstall::run(global, args).await,
         Command::Completions { shell } => command::completions::completions(*shell),

@@ -2,6 +2,7 @@
 //! exit code, and print errors with a hint (as JSON with `--output json`).
 
 use clap::Parser;
+use std::io::Write;
 use filesync::cli::{Cli, Command, OutputFormat};
 use filesync::error::{Error, ExitCode};
 
@@ -41,7 +42,8 @@ fn report(err: &Error, json: bool) {
             "hint": err.hint(),
             "exit_code": err.exit_code() as i32,
         });
-        println!("{value:#}");
+        // A closed pipe (`filesync ... | head`) must not turn into a panic.
+        let _ = writeln!(std::io::stdout(), "{value:#}");
     } else {
         eprintln!("error: {err:#}");
         if let Some(hint) = err.hint() {

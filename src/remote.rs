@@ -315,6 +315,50 @@ pub fn sync_report(install: &InstallDir) -> Result<String> {
     ))
 }
 
+/// What a tree listing holds per path: metadata, or content digests of files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Listing {
+    Meta,
+    Digest,
+}
+
+/// Lists the synced directory sorted by path (bytewise), one NUL-terminated
+/// record per path, without `excluded` (paths relative to it, like `/lsyncd`)
+/// and rsync's temporary directories. Meta records are `stat`'s
+/// `%f %s %Y %n`, digest records `sha256sum -z` lines. A file that vanishes
+/// between `find` and `stat` is simply left out.
+pub fn list_tree(sync_dir: &str, excluded: &[String], listing: Listing) -> Result<String> {
+    let temp_dir = crate::desired::RSYNC_TEMP_PATTERN.trim_end_matches('/');
+    let mut prune = format!("-name {}", shell_word(temp_dir)?);
+    for path in excluded {
+        let pattern = format!(".{}", glob_literal(path.trim_end_matches('/')));
+        prune.push_str(&format!(" -o -path {}", shell_word(&pattern)?));
+    }
+    let (only, each) = match listing {
+        Listing::Meta => ("", "stat --printf '%f %s %Y %n\\0' --"),
+        Listing::Digest => ("-type f ", "sha256sum -z --"),
+    };
+    Ok(format!(
+        "cd {dir} || exit 3\n\
+         find . -mindepth 1 \\( {prune} \\) -prune -o {only}-print0 \
+         | LC_ALL=C sort -z | xargs -0r {each}\n\
+         status=$?\n[ $status -eq 0 ] || [ $status -eq 123 ]\n",
+        dir = shell_word(sync_dir)?,
+    ))
+}
+
+/// `value` as a `find -path` pattern that matches only itself.
+fn glob_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +441,18 @@ mod tests {
             "set -e\nsysctl -q -w fs.inotify.max_user_watches=131072\n\
              echo 'fs.inotify.max_user_watches = 131072' | tee /etc/sysctl.d/60-filesync.conf >/dev/null\n"
         );
+    }
+    #[test]
+    fn tree_listings_prune_excluded_paths_literally_and_sort_bytewise() {
+        let excluded = vec!["/lsyncd".to_string(), "/media/n*fs".to_string()];
+        assert_eq!(
+            list_tree("/var/www/web root", &excluded, Listing::Meta).unwrap(),
+            "cd '/var/www/web root' || exit 3\n\
+             find . -mindepth 1 \\( -name '.~tmp~' -o -path ./lsyncd -o -path \"./media/n\\\\*fs\" \\) \
+             -prune -o -print0 | LC_ALL=C sort -z | xargs -0r stat --printf '%f %s %Y %n\\0' --\n\
+             status=$?\n[ $status -eq 0 ] || [ $status -eq 123 ]\n"
+        );
+        let digests = list_tree("/d", &[], Listing::Digest).unwrap();
+        assert!(digests.contains("-prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum -z --"));
     }
 }

@@ -9,7 +9,7 @@ use crate::escape::shell_word;
 use crate::inventory::Node as InventoryNode;
 use crate::node::{Node, ScriptError};
 use anyhow::Context as _;
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Child, KnownHosts, Session, SessionBuilder, Stdio};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -181,27 +181,36 @@ impl Node for SshNode {
     }
 
     async fn run(&self, script: &str, stdin: Option<&[u8]>) -> anyhow::Result<String> {
-        // The login shell may be anything; `sh -c` makes the script POSIX sh.
-        let command = format!("sh -c {}", shell_word(script)?);
-        let mut child = self
-            .session
-            .raw_command(command)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .with_context(|| format!("cannot start a command on {}", self.name))?;
+        let mut child = self.start(script, stdin.is_some()).await?;
         if let Some(input) = stdin {
             let mut pipe = child.stdin().take().context("no stdin pipe")?;
             pipe.write_all(input).await?;
             pipe.shutdown().await?;
             drop(pipe);
         }
+        self.finish(child).await
+    }
+}
+
+impl SshNode {
+    /// Starts `script` with `sh` on the node, stdout and stderr piped, so that
+    /// its output can be read as it comes (see `finish`).
+    pub async fn start(&self, script: &str, stdin: bool) -> anyhow::Result<Child<&Session>> {
+        // The login shell may be anything; `sh -c` makes the script POSIX sh.
+        let command = format!("sh -c {}", shell_word(script)?);
+        self.session
+            .raw_command(command)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .with_context(|| format!("cannot start a command on {}", self.name))
+    }
+
+    /// Waits for a started script: what is left of its stdout when it exits 0,
+    /// otherwise its exit code and stderr as a `ScriptError`.
+    pub async fn finish(&self, child: Child<&Session>) -> anyhow::Result<String> {
         let output = child
             .wait_with_output()
             .await

@@ -9,6 +9,7 @@ pub mod nodes;
 pub mod reconcile;
 pub mod status;
 pub mod uninstall;
+pub mod verify;
 pub mod watch;
 
 use crate::cli::{Global, OutputFormat};

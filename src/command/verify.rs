@@ -1,0 +1,506 @@
+//! `filesync verify`: compares the synced tree across the nodes (type, mode,
+//! size, mtime; contents with `--checksum`) and reports, per node, what is
+//! missing, extra or different. Reads only. Each node lists its tree sorted by
+//! path and the listings are walked in step, so the operator holds one record
+//! per node, plus the paths that differ. Paths that differ are listed again
+//! after one sync delay: those that settled or changed meanwhile were in flight,
+//! not drift.
+
+use crate::cli::{Global, VerifyArgs};
+use crate::command;
+use crate::error::{Error, NodeFailure, Result};
+use crate::fleet::Fleet;
+use crate::layout::InstallDir;
+use crate::merge;
+use crate::node::Node;
+use crate::probe::Observed;
+use crate::remote::{self, Listing};
+use crate::settings::Settings;
+use crate::tree::{self, PathDrift, Record};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Beyond this many differing paths, verify reports them without a second look.
+const RECHECK_LIMIT: usize = 100_000;
+
+/// How many drifting paths the human report prints.
+const SHOWN: usize = 50;
+
+#[derive(Debug, Serialize)]
+struct NodeReport {
+    node: String,
+    entries: u64,
+    missing: usize,
+    extra: usize,
+    different: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    env: String,
+    synced_dir: String,
+    checksum: bool,
+    identical: bool,
+    nodes: Vec<NodeReport>,
+    drift: Vec<PathDrift>,
+    /// Paths that changed or settled while verify ran.
+    in_flight: Vec<String>,
+    /// False when there were too many differences to look at them twice.
+    rechecked: bool,
+    unreachable: Vec<NodeFailure>,
+}
+
+pub async fn run(global: &Global, args: &VerifyArgs) -> Result<()> {
+    let source = command::source(global)?;
+    let env = &command::environment(&source, args.target.env.as_deref(), false).await?;
+    let nodes = env.select(args.target.nodes.as_deref())?;
+    let install = InstallDir::under_webroot(&env.webroot);
+    let mut fleet = Fleet::connect_for(global, &nodes).await?;
+    let result = verify(global, args, env, &install, &mut fleet).await;
+    fleet.close().await;
+    result
+}
+
+async fn verify(
+    global: &Global,
+    args: &VerifyArgs,
+    env: &crate::inventory::Environment,
+    install: &InstallDir,
+    fleet: &mut Fleet,
+) -> Result<()> {
+    let settings = installed(fleet, install)
+        .await
+        .ok_or_else(|| Error::NotInstalled {
+            env: env.name.clone(),
+        })?;
+    let synced_dir = settings.path.absolute(&env.webroot);
+    let observed = fleet.probe(install, &env.webroot, Some(&synced_dir)).await;
+    if fleet.nodes.len() < 2 {
+        return Err(Error::TooFewNodes {
+            env: env.name.clone(),
+            reachable: fleet.nodes.len(),
+        });
+    }
+    let scripts = listing_scripts(install, &synced_dir, &observed)?;
+    let recheck_after = Duration::from_secs(u64::from(settings.delay.secs()) + 2);
+    let mut comparison = compare(fleet, &scripts, Listing::Meta, recheck_after).await?;
+    if args.checksum {
+        let contents = compare(fleet, &scripts, Listing::Digest, recheck_after).await?;
+        comparison.absorb(contents);
+    }
+    let report = comparison.report(env.name.clone(), synced_dir, args.checksum, fleet);
+    if command::is_json(global) {
+        command::print_json(&report)?;
+    } else {
+        command::emit(&render(&report))?;
+    }
+    if !report.identical {
+        let nodes = report.nodes.iter().filter(|n| n.missing + n.extra + n.different > 0);
+        return Err(Error::Drift {
+            paths: report.drift.len(),
+            nodes: nodes.count(),
+        });
+    }
+    if report.unreachable.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Partial {
+            failures: report.unreachable,
+        })
+    }
+}
+
+/// The settings of the installation (from the first node that has a state file).
+async fn installed(fleet: &Fleet, install: &InstallDir) -> Option<Settings> {
+    crate::converge::installed_settings(fleet, install).await
+}
+
+/// Each node's listing script; each node leaves out its own mount points.
+fn listing_scripts(
+    install: &InstallDir,
+    synced_dir: &str,
+    observed: &BTreeMap<String, Observed>,
+) -> Result<BTreeMap<String, BTreeMap<Listing, String>>> {
+    let mut scripts = BTreeMap::new();
+    for (name, seen) in observed {
+        let mut excluded: Vec<String> = install.relative_to(synced_dir).into_iter().collect();
+        if let Some(dir) = &seen.sync_dir {
+            excluded.extend(dir.mounts.iter().cloned());
+        }
+        let mut by_kind = BTreeMap::new();
+        for kind in [Listing::Meta, Listing::Digest] {
+            by_kind.insert(kind, remote::list_tree(synced_dir, &excluded, kind)?);
+        }
+        scripts.insert(name.clone(), by_kind);
+    }
+    Ok(scripts)
+}
+
+/// The outcome of comparing one kind of listing (or several, absorbed).
+#[derive(Default)]
+struct Comparison {
+    names: Vec<String>,
+    entries: Vec<u64>,
+    drift: BTreeMap<String, PathDrift>,
+    in_flight: Vec<String>,
+    rechecked: bool,
+}
+
+/// A path that differed in the first look, with every node's record.
+struct Candidate {
+    path: Vec<u8>,
+    copies: Vec<Option<Record>>,
+    drift: PathDrift,
+}
+
+async fn compare(
+    fleet: &Fleet,
+    scripts: &BTreeMap<String, BTreeMap<Listing, String>>,
+    kind: Listing,
+    recheck_after: Duration,
+) -> Result<Comparison> {
+    let names: Vec<String> = scripts.keys().cloned().collect();
+    let mut candidates = Vec::new();
+    let entries = walk(fleet, scripts, kind, |path, copies| {
+        if let Some(drift) = tree::judge(path, copies) {
+            candidates.push(Candidate {
+                path: path.to_vec(),
+                copies: copies.iter().map(|(_, r)| r.cloned()).collect(),
+                drift,
+            });
+        }
+    })
+    .await?;
+    let mut comparison = Comparison {
+        names,
+        entries: if kind == Listing::Meta {
+            entries
+        } else {
+            Vec::new()
+        },
+        rechecked: candidates.len() <= RECHECK_LIMIT,
+        ..Comparison::default()
+    };
+    if candidates.is_empty() {
+        return Ok(comparison);
+    }
+    if !comparison.rechecked {
+        comparison.drift = candidates.into_iter().map(|c| (c.drift.path.clone(), c.drift)).collect();
+        return Ok(comparison);
+    }
+    tokio::time::sleep(recheck_after).await;
+    let mut second: Vec<Option<Vec<Option<Record>>>> = vec![None; candidates.len()];
+    let mut next = 0;
+    walk(fleet, scripts, kind, |path, copies| {
+        while next < candidates.len() && candidates[next].path.as_slice() < path {
+            next += 1;
+        }
+        if next < candidates.len() && candidates[next].path == path {
+            second[next] = Some(copies.iter().map(|(_, r)| r.cloned()).collect());
+        }
+    })
+    .await?;
+    for (candidate, again) in candidates.into_iter().zip(second) {
+        let steady = again.as_ref().is_some_and(|again| *again == candidate.copies);
+        if steady {
+            comparison
+                .drift
+                .insert(candidate.drift.path.clone(), candidate.drift);
+        } else {
+            comparison.in_flight.push(candidate.drift.path);
+        }
+    }
+    Ok(comparison)
+}
+
+impl Comparison {
+    /// Adds what another kind of listing found for the same nodes.
+    fn absorb(&mut self, other: Comparison) {
+        for (path, drift) in other.drift {
+            match self.drift.get_mut(&path) {
+                Some(known) => known.different.extend(drift.different),
+                None => {
+                    self.drift.insert(path, drift);
+                }
+            }
+        }
+        self.in_flight.extend(other.in_flight);
+        self.in_flight.sort();
+        self.in_flight.dedup();
+        self.rechecked &= other.rechecked;
+    }
+
+    fn report(self, env: String, synced_dir: String, checksum: bool, fleet: &Fleet) -> Report {
+        let count = |name: &str, on: fn(&PathDrift) -> Vec<String>| {
+            self.drift
+                .values()
+                .filter(|d| on(d).iter().any(|n| n == name))
+                .count()
+        };
+        let nodes = self
+            .names
+            .iter()
+            .zip(&self.entries)
+            .map(|(name, entries)| NodeReport {
+                node: name.clone(),
+                entries: *entries,
+                missing: count(name, |d| d.missing_on.clone()),
+                extra: count(name, |d| d.extra_on.clone()),
+                different: count(name, |d| d.different.iter().flat_map(tree::minority).collect()),
+            })
+            .collect();
+        Report {
+            env,
+            synced_dir,
+            checksum,
+            identical: self.drift.is_empty(),
+            nodes,
+            drift: self.drift.into_values().collect(),
+            in_flight: self.in_flight,
+            rechecked: self.rechecked,
+            unreachable: fleet.unreachable.clone(),
+        }
+    }
+}
+
+/// Lists the tree on every node at once and walks the listings in step.
+async fn walk<F>(
+    fleet: &Fleet,
+    scripts: &BTreeMap<String, BTreeMap<Listing, String>>,
+    kind: Listing,
+    visit: F,
+) -> Result<Vec<u64>>
+where
+    F: FnMut(&[u8], &[(&str, Option<&Record>)]),
+{
+    let mut children = Vec::new();
+    let mut listings = Vec::new();
+    let mut names = Vec::new();
+    for (name, by_kind) in scripts {
+        let node = &fleet.nodes[name];
+        let mut child = node.start(&by_kind[&kind], false).await?;
+        let stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout from {name}"))?;
+        listings.push(records(stdout, kind));
+        children.push((node, child));
+        names.push(name.as_str());
+    }
+    let merged = merge::merge(&names, listings, visit).await;
+    let mut failures = Vec::new();
+    for (node, child) in children {
+        if let Err(err) = node.finish(child).await {
+            failures.push(NodeFailure {
+                node: node.name().to_string(),
+                reason: format!("listing the synced directory failed: {err:#}"),
+            });
+        }
+    }
+    if !failures.is_empty() {
+        return Err(Error::Partial { failures });
+    }
+    Ok(merged.map_err(anyhow::Error::from)?)
+}
+
+/// The records of a listing as they arrive, one per NUL-terminated chunk.
+fn records(
+    stdout: openssh::ChildStdout,
+    kind: Listing,
+) -> BoxStream<'static, anyhow::Result<Record>> {
+    let parse = match kind {
+        Listing::Meta => Record::parse_meta,
+        Listing::Digest => Record::parse_digest,
+    };
+    stream::unfold(BufReader::new(stdout), move |mut reader| async move {
+        let mut raw = Vec::new();
+        match reader.read_until(0, &mut raw).await {
+            Ok(0) => None,
+            Ok(_) => {
+                if raw.last() == Some(&0) {
+                    raw.pop();
+                }
+                Some((parse(&raw).map_err(anyhow::Error::from), reader))
+            }
+            Err(err) => Some((Err(anyhow::Error::from(err)), reader)),
+        }
+    })
+    .boxed()
+}
+
+/// The human report.
+fn render(report: &Report) -> String {
+    let mut out = format!(
+        "Compared {} on {} nodes ({}).\n",
+        report.synced_dir,
+        report.nodes.len(),
+        if report.checksum {
+            "type, mode, size, mtime and content"
+        } else {
+            "type, mode, size and mtime; --checksum compares contents too"
+        }
+    );
+    for node in &report.nodes {
+        let mut problems = Vec::new();
+        for (count, what) in [
+            (node.missing, "missing"),
+            (node.extra, "extra"),
+            (node.different, "different"),
+        ] {
+            if count > 0 {
+                problems.push(format!("{count} {what}"));
+            }
+        }
+        let verdict = if problems.is_empty() {
+            "in step".to_string()
+        } else {
+            problems.join(", ")
+        };
+        out.push_str(&format!("  {}: {} entries, {verdict}\n", node.node, node.entries));
+    }
+    for failure in &report.unreachable {
+        out.push_str(&format!("  {failure} (not compared)\n"));
+    }
+    if !report.drift.is_empty() {
+        out.push_str("Drift:\n");
+        for drift in report.drift.iter().take(SHOWN) {
+            out.push_str(&describe(drift));
+        }
+        if report.drift.len() > SHOWN {
+            out.push_str(&format!(
+                "  ... and {} more (--output json lists them all)\n",
+                report.drift.len() - SHOWN
+            ));
+        }
+        if !report.rechecked {
+            out.push_str("  (too many differences to look twice; some may be in flight)\n");
+        }
+    }
+    if !report.in_flight.is_empty() {
+        out.push_str(&format!(
+            "In flight (changed while verify ran; not drift): {}\n",
+            report.in_flight.len()
+        ));
+        for path in report.in_flight.iter().take(SHOWN) {
+            out.push_str(&format!("  {}\n", printable(path)));
+        }
+    }
+    if report.identical {
+        out.push_str("Identical on every compared node.\n");
+    }
+    out
+}
+
+/// A compared value as people read it: dates for mtimes, short digests.
+fn readable(field: &str, value: &str) -> String {
+    match field {
+        "mtime" => value
+            .parse::<u64>()
+            .map(|secs| {
+                let at = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+                humantime::format_rfc3339_seconds(at).to_string()
+            })
+            .unwrap_or_else(|_| value.to_string()),
+        "content" => value.chars().take(16).collect(),
+        _ => value.to_string(),
+    }
+}
+
+/// A path with control characters (a newline in a file name) made visible.
+fn printable(path: &str) -> String {
+    path.chars()
+        .flat_map(|c| {
+            let shown: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
+}
+
+/// One drifting path, a line per way it differs.
+fn describe(drift: &PathDrift) -> String {
+    let mut out = String::new();
+    let path = printable(&drift.path);
+    if !drift.missing_on.is_empty() {
+        out.push_str(&format!(
+            "  missing on {}: {path}\n",
+            drift.missing_on.join(", ")
+        ));
+    }
+    if !drift.extra_on.is_empty() {
+        out.push_str(&format!(
+            "  extra on {}: {path}\n",
+            drift.extra_on.join(", ")
+        ));
+    }
+    for disagreement in &drift.different {
+        let values: Vec<String> = disagreement
+            .values
+            .iter()
+            .map(|(value, nodes)| {
+                let value = readable(disagreement.field, value);
+                format!("{value} on {}", nodes.join(", "))
+            })
+            .collect();
+        out.push_str(&format!(
+            "  different on {}: {path} ({}: {})\n",
+            tree::minority(disagreement).join(", "),
+            disagreement.field,
+            values.join("; ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(line: &str) -> Record {
+        Record::parse_meta(line.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_report_names_each_node_s_missing_extra_and_different_paths() {
+        let a = record("81a4 5 100 ./a");
+        let b = record("81a4 7 100 ./a");
+        let drift = vec![
+            tree::judge(b"a", &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))]).unwrap(),
+            tree::judge(b"z", &[("n1", Some(&a)), ("n2", Some(&a)), ("n3", None)]).unwrap(),
+        ];
+        let report = Report {
+            env: "prod".into(),
+            synced_dir: "/w".into(),
+            checksum: false,
+            identical: false,
+            nodes: vec![NodeReport {
+                node: "n2".into(),
+                entries: 2,
+                missing: 0,
+                extra: 0,
+                different: 1,
+            }],
+            drift,
+            in_flight: vec!["b".into()],
+            rechecked: true,
+            unreachable: vec![],
+        };
+        let text = render(&report);
+        assert!(text.contains("  n2: 2 entries, 1 different\n"), "{text}");
+        assert!(
+            text.contains("  different on n2: a (size: 5 on n1, n3; 7 on n2)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  missing on n3: z\n"), "{text}");
+        assert_eq!(printable("a\nb"), "a\\nb");
+        assert_eq!(readable("mtime", "0"), "1970-01-01T00:00:00Z");
+        assert!(text.contains("In flight (changed while verify ran; not drift): 1\n  b\n"));
+        assert!(!text.contains("Identical"));
+    }
+}
