@@ -104,7 +104,9 @@ pub enum Error {
     #[error("the synced trees differ: {paths} path(s) on {nodes} node(s)")]
     Drift { paths: usize, nodes: usize },
 
-    #[error("only {reachable} node(s) of environment {env:?} could be reached; comparing needs two")]
+    #[error(
+        "only {reachable} node(s) of environment {env:?} could be reached; comparing needs two"
+    )]
     TooFewNodes { env: String, reachable: usize },
 
     #[error("interrupted")]

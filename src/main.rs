@@ -2,9 +2,9 @@
 //! exit code, and print errors with a hint (as JSON with `--output json`).
 
 use clap::Parser;
-use std::io::Write;
 use filesync::cli::{Cli, Command, OutputFormat};
 use filesync::error::{Error, ExitCode};
+use std::io::Write;
 
 fn main() {
     let cli = Cli::parse();
@@ -42,8 +42,13 @@ fn report(err: &Error, json: bool) {
             "hint": err.hint(),
             "exit_code": err.exit_code() as i32,
         });
-        // A closed pipe (`filesync ... | head`) must not turn into a panic.
-        let _ = writeln!(std::io::stdout(), "{value:#}");
+        // stdout holds one JSON document: the result if one was printed, else
+        // this error. A closed pipe (`filesync ... | head`) is not a panic.
+        let _ = if filesync::command::printed_json() {
+            writeln!(std::io::stderr(), "{value:#}")
+        } else {
+            writeln!(std::io::stdout(), "{value:#}")
+        };
     } else {
         eprintln!("error: {err:#}");
         if let Some(hint) = err.hint() {

@@ -108,7 +108,11 @@ mod tests {
                     .filter(|(_, r)| r.is_some())
                     .map(|(n, _)| *n)
                     .collect();
-                seen.push(format!("{}:{}", String::from_utf8_lossy(path), holders.join("+")));
+                seen.push(format!(
+                    "{}:{}",
+                    String::from_utf8_lossy(path),
+                    holders.join("+")
+                ));
             },
         )
         .await

@@ -453,6 +453,7 @@ mod tests {
              status=$?\n[ $status -eq 0 ] || [ $status -eq 123 ]\n"
         );
         let digests = list_tree("/d", &[], Listing::Digest).unwrap();
-        assert!(digests.contains("-prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum -z --"));
+        assert!(digests
+            .contains("-prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum -z --"));
     }
 }

@@ -312,11 +312,18 @@ mod tests {
     fn differences_name_the_field_the_minority_and_every_value() {
         let a = meta("81a4 5 100 ./f");
         let b = meta("81ed 7 200 ./f");
-        let drift = judge(b"f", &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))]).unwrap();
+        let drift = judge(
+            b"f",
+            &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))],
+        )
+        .unwrap();
         let fields: Vec<&str> = drift.different.iter().map(|d| d.field).collect();
         assert_eq!(fields, vec!["mode", "mtime", "size"]);
         let size = &drift.different[2];
-        assert_eq!(size.values[0], ("5".to_string(), vec!["n1".into(), "n3".into()]));
+        assert_eq!(
+            size.values[0],
+            ("5".to_string(), vec!["n1".into(), "n3".into()])
+        );
         assert_eq!(size.values[1], ("7".to_string(), vec!["n2".into()]));
         assert_eq!(drift.nodes(), vec!["n2"]);
         assert_eq!(drift.newest_mtime, Some(200));
@@ -350,7 +357,11 @@ mod tests {
             path: b"f".to_vec(),
             facts: Facts::Digest("bb".into()),
         };
-        let drift = judge(b"f", &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))]).unwrap();
+        let drift = judge(
+            b"f",
+            &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))],
+        )
+        .unwrap();
         assert_eq!(drift.different[0].field, "content");
         assert_eq!(drift.nodes(), vec!["n2"]);
     }

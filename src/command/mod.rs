@@ -18,6 +18,7 @@ use crate::inventory::{Environment, Node};
 use crate::source::Source;
 use crate::wizard;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn source(global: &Global) -> Result<Source> {
     Source::from_cli(global)
@@ -50,10 +51,20 @@ pub fn nodes(env: &Environment, flag: Option<&[String]>, ask: bool) -> Result<Ve
     }
 }
 
+/// Set once a command has printed its JSON result: stdout carries one JSON
+/// document, so an error that follows (drift, partial failure) goes to stderr.
+static PRINTED_JSON: AtomicBool = AtomicBool::new(false);
+
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
     text.push('\n');
+    PRINTED_JSON.store(true, Ordering::Relaxed);
     emit(&text)
+}
+
+/// Whether stdout already holds the command's JSON result.
+pub fn printed_json() -> bool {
+    PRINTED_JSON.load(Ordering::Relaxed)
 }
 
 /// Writes a result to stdout. A closed pipe (`filesync plan | head`) is not an error.

@@ -98,7 +98,10 @@ async fn verify(
         command::emit(&render(&report))?;
     }
     if !report.identical {
-        let nodes = report.nodes.iter().filter(|n| n.missing + n.extra + n.different > 0);
+        let nodes = report
+            .nodes
+            .iter()
+            .filter(|n| n.missing + n.extra + n.different > 0);
         return Err(Error::Drift {
             paths: report.drift.len(),
             nodes: nodes.count(),
@@ -188,7 +191,10 @@ async fn compare(
         return Ok(comparison);
     }
     if !comparison.rechecked {
-        comparison.drift = candidates.into_iter().map(|c| (c.drift.path.clone(), c.drift)).collect();
+        comparison.drift = candidates
+            .into_iter()
+            .map(|c| (c.drift.path.clone(), c.drift))
+            .collect();
         return Ok(comparison);
     }
     tokio::time::sleep(recheck_after).await;
@@ -204,7 +210,9 @@ async fn compare(
     })
     .await?;
     for (candidate, again) in candidates.into_iter().zip(second) {
-        let steady = again.as_ref().is_some_and(|again| *again == candidate.copies);
+        let steady = again
+            .as_ref()
+            .is_some_and(|again| *again == candidate.copies);
         if steady {
             comparison
                 .drift
@@ -249,7 +257,9 @@ impl Comparison {
                 entries: *entries,
                 missing: count(name, |d| d.missing_on.clone()),
                 extra: count(name, |d| d.extra_on.clone()),
-                different: count(name, |d| d.different.iter().flat_map(tree::minority).collect()),
+                different: count(name, |d| {
+                    d.different.iter().flat_map(tree::minority).collect()
+                }),
             })
             .collect();
         Report {
@@ -359,7 +369,10 @@ fn render(report: &Report) -> String {
         } else {
             problems.join(", ")
         };
-        out.push_str(&format!("  {}: {} entries, {verdict}\n", node.node, node.entries));
+        out.push_str(&format!(
+            "  {}: {} entries, {verdict}\n",
+            node.node, node.entries
+        ));
     }
     for failure in &report.unreachable {
         out.push_str(&format!("  {failure} (not compared)\n"));
@@ -471,7 +484,11 @@ mod tests {
         let a = record("81a4 5 100 ./a");
         let b = record("81a4 7 100 ./a");
         let drift = vec![
-            tree::judge(b"a", &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))]).unwrap(),
+            tree::judge(
+                b"a",
+                &[("n1", Some(&a)), ("n2", Some(&b)), ("n3", Some(&a))],
+            )
+            .unwrap(),
             tree::judge(b"z", &[("n1", Some(&a)), ("n2", Some(&a)), ("n3", None)]).unwrap(),
         ];
         let report = Report {

@@ -8,4 +8,5 @@ mod e2e;
 mod manifests;
 mod platform;
 mod reconcile;
+mod verify;
 mod wizard;
