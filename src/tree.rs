@@ -242,7 +242,7 @@ fn group(field: &'static str, values: &[(&str, String)]) -> Option<Disagreement>
         .into_iter()
         .map(|(value, nodes)| (value.to_string(), nodes))
         .collect();
-    values.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    values.sort_by_key(|(_, nodes)| std::cmp::Reverse(nodes.len()));
     Some(Disagreement { field, values })
 }
 
