@@ -74,6 +74,11 @@ pub struct Global {
     #[arg(long, default_value_t = 20, global = true)]
     pub platform_timeout: u64,
 
+    /// Take over the lock of another filesync run on the nodes. Only when that
+    /// run is known to be dead (one that died on this machine is taken over anyway).
+    #[arg(long, global = true)]
+    pub break_lock: bool,
+
     /// How many nodes to work on at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
     pub parallel: u16,

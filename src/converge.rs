@@ -11,6 +11,7 @@ use crate::error::{Error, NodeFailure, Result};
 use crate::fleet::Fleet;
 use crate::inventory::{Environment, Node as InventoryNode};
 use crate::layout::{self, InstallDir};
+use crate::lock;
 use crate::node::Node;
 use crate::plan::{self, Departed, Plan};
 use crate::probe::Observed;
@@ -71,9 +72,24 @@ pub struct Request<'a> {
 }
 
 pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
-    let mut fleet = Fleet::connect_for(global, request.nodes).await?;
+    let (mut fleet, lock) = match request.intent {
+        Intent::Show => (Fleet::connect_for(global, request.nodes).await?, None),
+        Intent::Apply => {
+            let install = InstallDir::under_webroot(&request.env.webroot);
+            let command = match request.purpose {
+                Purpose::Install => "install",
+                Purpose::Reconcile => "reconcile",
+            };
+            let (fleet, held) =
+                lock::connect_locked(global, request.nodes, &install, command).await?;
+            (fleet, Some(held))
+        }
+    };
     let mut departed = None;
     let result = plan_and_apply(global, &request, &mut fleet, &mut departed).await;
+    if let Some(lock) = lock {
+        lock.release(&fleet).await;
+    }
     fleet.close().await;
     if let Some(departed) = departed {
         departed.close().await;

@@ -26,6 +26,8 @@ pub enum ExitCode {
     Platform = 7,
     /// verify found nodes whose synced trees differ.
     Drift = 8,
+    /// Another filesync run holds the environment's lock. No node was changed.
+    Locked = 9,
     /// Interrupted by a signal.
     Interrupted = 130,
 }
@@ -109,6 +111,9 @@ pub enum Error {
     )]
     TooFewNodes { env: String, reachable: usize },
 
+    #[error("{node} is locked by {holder}; nothing was changed")]
+    Locked { node: String, holder: String },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -138,6 +143,7 @@ impl Error {
             Error::Partial { .. } => ExitCode::Partial,
             Error::Unhealthy { .. } => ExitCode::Unhealthy,
             Error::Drift { .. } => ExitCode::Drift,
+            Error::Locked { .. } => ExitCode::Locked,
             Error::Platform { .. } => ExitCode::Platform,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Other(_) => ExitCode::Failure,
@@ -211,6 +217,12 @@ impl Error {
                 "`filesync status` and `filesync logs` show why sync fell behind; \
                  `filesync verify --repair` brings every node to the union of the files \
                  (newest wins, nothing deleted)"
+                    .to_string()
+            }
+            Error::Locked { .. } => {
+                "wait for that run to finish and try again; if it died on another machine, \
+                 rerun with --break-lock (a run that died on this machine is taken over \
+                 by itself)"
                     .to_string()
             }
             Error::TooFewNodes { .. } => {

@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod inventory;
 pub mod layout;
 pub mod lines;
+pub mod lock;
 pub mod merge;
 pub mod node;
 pub mod plan;

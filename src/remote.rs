@@ -315,6 +315,38 @@ pub fn sync_report(install: &InstallDir) -> Result<String> {
     ))
 }
 
+/// Takes the operator lock at `path` (a directory: `mkdir` is atomic) for
+/// `owner`. Prints `acquired`, or `held` and the holder's line.
+pub fn take_lock(path: &str, owner: &str) -> Result<String> {
+    Ok(format!(
+        "L={path}\n\
+         if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {owner} >\"$L/owner\"; echo acquired; exit 0; fi\n\
+         [ -d \"$L\" ] || {{ echo \"cannot create the lock $L\" >&2; exit 1; }}\n\
+         echo held\ncat \"$L/owner\" 2>/dev/null || true\n",
+        path = shell_word(path)?,
+        owner = shell_word(owner)?,
+    ))
+}
+
+/// Removes the lock if it is still held by `expected` (the holder being taken
+/// over), then takes it for `owner`.
+pub fn break_lock(path: &str, expected: &str, owner: &str) -> Result<String> {
+    Ok(format!(
+        "{}{}",
+        release_lock(path, expected)?,
+        take_lock(path, owner)?
+    ))
+}
+
+/// Removes the lock if `owner` holds it.
+pub fn release_lock(path: &str, owner: &str) -> Result<String> {
+    Ok(format!(
+        "if [ \"$(cat {path}/owner 2>/dev/null)\" = {owner} ]; then rm -rf {path}; fi\n",
+        path = shell_word(path)?,
+        owner = shell_word(owner)?,
+    ))
+}
+
 /// What a tree listing holds per path: metadata, or content digests of files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Listing {
@@ -455,5 +487,38 @@ mod tests {
         let digests = list_tree("/d", &[], Listing::Digest).unwrap();
         assert!(digests
             .contains("-prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum -z --"));
+    }
+
+    #[test]
+    fn the_lock_is_taken_by_one_mkdir_and_released_only_by_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("lsyncd.lock");
+        let lock = lock.to_str().unwrap();
+        let sh = |script: String| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(sh(take_lock(lock, "me it's").unwrap()), "acquired\n");
+        assert_eq!(sh(take_lock(lock, "you").unwrap()), "held\nme it's\n");
+        sh(release_lock(lock, "you").unwrap());
+        assert!(
+            std::path::Path::new(lock).exists(),
+            "released by a stranger"
+        );
+        assert_eq!(
+            sh(break_lock(lock, "me it's", "you").unwrap()),
+            "acquired\n"
+        );
+        sh(release_lock(lock, "you").unwrap());
+        assert!(!std::path::Path::new(lock).exists());
     }
 }

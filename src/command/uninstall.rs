@@ -8,8 +8,8 @@ use crate::command;
 use crate::crontab;
 use crate::desired;
 use crate::error::{Error, NodeFailure, Result};
-use crate::fleet::Fleet;
 use crate::layout::InstallDir;
+use crate::lock;
 use crate::node::Node;
 use crate::probe::Observed;
 use crate::progress::Progress;
@@ -39,7 +39,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
         }
     }
     let install = InstallDir::under_webroot(&env.webroot);
-    let mut fleet = Fleet::connect_for(global, &nodes).await?;
+    let (mut fleet, lock) = lock::connect_locked(global, &nodes, &install, "uninstall").await?;
     let observed = fleet.probe(&install, &env.webroot, None).await;
     let progress = if command::is_json(global) {
         Progress::hidden()
@@ -73,6 +73,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
             }),
         }
     }
+    lock.release(&fleet).await;
     fleet.close().await;
     removed.sort();
     if command::is_json(global) {

@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod e2e;
+mod faults;
 mod manifests;
 mod platform;
 mod reconcile;

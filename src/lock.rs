@@ -1,0 +1,267 @@
+//! The operator lock: a run that changes nodes (install, reconcile, uninstall)
+//! first takes a lock on every node it reaches, so two operators cannot apply
+//! plans to the same environment at once. The lock is a directory next to the
+//! install directory (`mkdir` is atomic) holding one line that names its holder.
+//! Nodes are locked one by one in name order: whoever gets the first node wins,
+//! the other stops before changing anything. A lock left by a run that died on
+//! this same machine is taken over; one held from elsewhere only with
+//! `--break-lock`.
+
+use crate::cli::Global;
+use crate::error::{Error, Result};
+use crate::fleet::Fleet;
+use crate::inventory::Node as InventoryNode;
+use crate::layout::InstallDir;
+use crate::node::Node;
+use crate::remote;
+
+/// Who holds a lock: one line, `key=value` fields separated by spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub host: String,
+    pub user: String,
+    pub pid: u32,
+    /// Unix time the lock was taken.
+    pub since: u64,
+    pub command: String,
+}
+
+impl Owner {
+    /// This process, about to run `command`.
+    pub fn me(command: &str) -> Owner {
+        let read = |path: &str| std::fs::read_to_string(path).ok();
+        Owner {
+            host: read("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "unknown".into()),
+            user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            pid: std::process::id(),
+            since: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            command: command.to_string(),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let clean = |value: &str| value.replace(|c: char| c.is_whitespace() || c == '=', "_");
+        format!(
+            "host={} user={} pid={} since={} command={}",
+            clean(&self.host),
+            clean(&self.user),
+            self.pid,
+            self.since,
+            clean(&self.command)
+        )
+    }
+
+    pub fn parse(line: &str) -> Option<Owner> {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        Some(Owner {
+            host: field("host")?,
+            user: field("user")?,
+            pid: field("pid")?.parse().ok()?,
+            since: field("since")?.parse().ok()?,
+            command: field("command")?,
+        })
+    }
+
+    /// Said in errors: `filesync install by root@ops1 (pid 4242) since 2026-...`.
+    pub fn describe(&self) -> String {
+        let since = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.since);
+        format!(
+            "filesync {} by {}@{} (pid {}) since {}",
+            self.command,
+            self.user,
+            self.host,
+            self.pid,
+            humantime::format_rfc3339_seconds(since)
+        )
+    }
+}
+
+/// Whether a lock can be taken over without asking: its holder ran on this
+/// machine and is gone (`alive` tells whether a pid still runs here).
+pub fn is_stale(holder: &Owner, me: &Owner, alive: impl Fn(u32) -> bool) -> bool {
+    holder.host == me.host && holder.pid != me.pid && !alive(holder.pid)
+}
+
+/// Whether process `pid` runs on this machine.
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The lock as taken on some nodes; give it back with `release`.
+pub struct Held {
+    owner: Owner,
+    path: String,
+    nodes: Vec<String>,
+}
+
+/// What a node answered to an attempt to lock it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Acquired,
+    /// Someone holds it; the owner line as found (empty while being written).
+    Held(String),
+}
+
+pub fn parse_attempt(output: &str) -> Attempt {
+    match output.trim_end().split_once('\n') {
+        None if output.trim() == "acquired" => Attempt::Acquired,
+        Some((_, owner)) => Attempt::Held(owner.trim().to_string()),
+        None => Attempt::Held(String::new()),
+    }
+}
+
+/// Locks every node of `fleet`, in name order. On a node held by someone
+/// else, gives back what it took and fails, naming the holder.
+pub async fn acquire(
+    fleet: &Fleet,
+    install: &InstallDir,
+    command: &str,
+    break_lock: bool,
+) -> Result<Held> {
+    let owner = Owner::me(command);
+    let mut held = Held {
+        path: lock_path(install),
+        owner,
+        nodes: Vec::new(),
+    };
+    for (name, node) in &fleet.nodes {
+        match take(node, &held, break_lock).await {
+            Ok(()) => held.nodes.push(name.clone()),
+            Err(err) => {
+                held.release(fleet).await;
+                return Err(err);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Connects to `nodes` and locks them for `command`; on failure nothing is
+/// left open or locked.
+pub async fn connect_locked(
+    global: &Global,
+    nodes: &[InventoryNode],
+    install: &InstallDir,
+    command: &str,
+) -> Result<(Fleet, Held)> {
+    let fleet = Fleet::connect_for(global, nodes).await?;
+    match acquire(&fleet, install, command, global.break_lock).await {
+        Ok(held) => Ok((fleet, held)),
+        Err(err) => {
+            fleet.close().await;
+            Err(err)
+        }
+    }
+}
+
+/// `<webroot>/lsyncd.lock`, beside the install directory.
+pub fn lock_path(install: &InstallDir) -> String {
+    format!("{}.lock", install.root())
+}
+
+async fn take<N: Node>(node: &N, held: &Held, break_lock: bool) -> Result<()> {
+    let line = held.owner.line();
+    let script = remote::take_lock(&held.path, &line)?;
+    let Attempt::Held(found) = parse_attempt(&node.run(&script, None).await?) else {
+        return Ok(());
+    };
+    let holder = Owner::parse(&found);
+    let stale = holder
+        .as_ref()
+        .is_some_and(|h| is_stale(h, &held.owner, alive));
+    if !(stale || break_lock) {
+        return Err(Error::Locked {
+            node: node.name().to_string(),
+            holder: holder.map_or_else(
+                || "another filesync run (it is just taking the lock)".into(),
+                |h| h.describe(),
+            ),
+        });
+    }
+    let why = if stale { "stale lock of" } else { "lock of" };
+    eprintln!(
+        "{}: taking over the {why} {}",
+        node.name(),
+        holder.map_or_else(|| found.clone(), |h| h.describe())
+    );
+    let script = remote::break_lock(&held.path, &found, &line)?;
+    match parse_attempt(&node.run(&script, None).await?) {
+        Attempt::Acquired => Ok(()),
+        Attempt::Held(other) => Err(Error::Locked {
+            node: node.name().to_string(),
+            holder: Owner::parse(&other).map_or(other, |h| h.describe()),
+        }),
+    }
+}
+
+impl Held {
+    /// Gives the lock back on every node that has it (best effort: a node that
+    /// cannot be reached keeps a lock that the next run here takes over).
+    pub async fn release(self, fleet: &Fleet) {
+        let Ok(script) = remote::release_lock(&self.path, &self.owner.line()) else {
+            return;
+        };
+        for name in &self.nodes {
+            if let Some(node) = fleet.nodes.get(name) {
+                let _ = node.run(&script, None).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(host: &str, pid: u32) -> Owner {
+        Owner {
+            host: host.into(),
+            user: "ops".into(),
+            pid,
+            since: 0,
+            command: "install".into(),
+        }
+    }
+
+    #[test]
+    fn the_owner_line_round_trips_and_cannot_be_split_by_odd_values() {
+        let mut me = owner("ops 1", 42);
+        me.command = "re=concile".into();
+        let parsed = Owner::parse(&me.line()).unwrap();
+        assert_eq!(parsed.host, "ops_1");
+        assert_eq!(parsed.pid, 42);
+        assert_eq!(parsed.command, "re_concile");
+        assert_eq!(Owner::parse("garbage"), None);
+        assert!(owner("ops", 7)
+            .describe()
+            .starts_with("filesync install by ops@ops (pid 7) since 1970-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn only_a_dead_holder_on_this_machine_is_stale() {
+        let me = owner("ops", 1);
+        assert!(is_stale(&owner("ops", 2), &me, |_| false));
+        assert!(!is_stale(&owner("ops", 2), &me, |_| true));
+        assert!(!is_stale(&owner("elsewhere", 2), &me, |_| false));
+    }
+
+    #[test]
+    fn attempts_say_acquired_or_who_holds_the_lock() {
+        assert_eq!(parse_attempt("acquired\n"), Attempt::Acquired);
+        assert_eq!(
+            parse_attempt("held\nhost=a pid=1\n"),
+            Attempt::Held("host=a pid=1".into())
+        );
+        assert_eq!(parse_attempt("held\n"), Attempt::Held(String::new()));
+    }
+}
