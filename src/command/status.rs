@@ -47,7 +47,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     let observed = fleet.probe(&install, &env.webroot, None).await;
     let report_script = remote::sync_report(&install)?;
     let mut reports = fleet.run_everywhere(&report_script).await;
-    let statuses: Vec<NodeStatus> = nodes
+    let mut statuses: Vec<NodeStatus> = nodes
         .iter()
         .map(|node| match observed.get(&node.name) {
             Some(seen) => {
@@ -64,6 +64,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
         })
         .collect();
     fleet.close().await;
+    blame_receivers(&mut statuses);
 
     if command::is_json(global) {
         command::print_json(&statuses)?;
@@ -168,6 +169,35 @@ pub fn node_status(
         settings: state.map(|s| s.settings.clone()),
         peers,
         recent_errors,
+    }
+}
+
+/// A failing push is also a problem of the node it goes to (its disk may be
+/// full, its sshd down): that node is reported unhealthy too, naming the senders.
+pub fn blame_receivers(statuses: &mut [NodeStatus]) {
+    let mut failing: BTreeMap<String, Vec<(String, i32)>> = BTreeMap::new();
+    for status in statuses.iter() {
+        for peer in &status.peers {
+            if let Some(code) = peer.exit_code.filter(|code| *code != 0) {
+                failing
+                    .entry(peer.peer.clone())
+                    .or_default()
+                    .push((status.node.clone(), code));
+            }
+        }
+    }
+    for status in statuses.iter_mut() {
+        let Some(senders) = failing.get(&status.node) else {
+            continue;
+        };
+        let names: Vec<&str> = senders.iter().map(|(name, _)| name.as_str()).collect();
+        let (_, code) = senders[0];
+        status.problems.push(format!(
+            "pushes to this node fail (from {}): {} (rsync exit {code})",
+            names.join(", "),
+            rsync_exit_meaning(code).replace("the peer", "this node")
+        ));
+        status.healthy = false;
     }
 }
 
@@ -307,6 +337,42 @@ mod tests {
             status.problems
         );
         assert_eq!(status.peers[0].exit_code, Some(255));
+    }
+
+    #[test]
+    fn a_node_others_cannot_push_to_is_unhealthy_too() {
+        let status = |node: &str, peers: Vec<PeerStatus>| NodeStatus {
+            node: node.into(),
+            healthy: true,
+            problems: vec![],
+            installed: true,
+            lsyncd: Some(Lsyncd::Running(1)),
+            watchdog: true,
+            drifted_files: vec![],
+            settings: None,
+            peers,
+            recent_errors: vec![],
+        };
+        let push = |peer: &str, code: i32| PeerStatus {
+            peer: peer.into(),
+            last_push: Some(1),
+            exit_code: Some(code),
+        };
+        let mut statuses = vec![
+            status("n1", vec![push("n2", 0), push("n3", 11)]),
+            status("n2", vec![push("n1", 0), push("n3", 11)]),
+            status("n3", vec![push("n1", 0), push("n2", 0)]),
+        ];
+        blame_receivers(&mut statuses);
+        assert!(statuses[0].healthy && statuses[1].healthy);
+        assert!(!statuses[2].healthy);
+        assert_eq!(
+            statuses[2].problems,
+            [
+                "pushes to this node fail (from n1, n2): file I/O error on this node (disk full?) \
+              (rsync exit 11)"
+            ]
+        );
     }
 
     #[test]

@@ -195,3 +195,203 @@ pub fn time_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
     eprintln!("FIGURE: {what}: {:.1} s", took.as_secs_f64());
     took
 }
+
+/// Every node's content of `rel` (`None` where it does not exist).
+fn contents(cluster: &Cluster, nodes: &[&str], rel: &str) -> Vec<Option<String>> {
+    nodes
+        .iter()
+        .map(|node| content(&cluster.synced(node).join(rel)))
+        .collect()
+}
+
+#[test]
+fn a_node_cut_off_the_network_catches_up_both_ways_when_it_comes_back() {
+    let Some(cluster) = Cluster::up("ftd", 3, 76) else {
+        return;
+    };
+    install(&cluster);
+    let link = |state: &str| {
+        let out = cluster.testbed(&["link", "n3", state]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    link("down");
+    cluster.exec("n3", &format!("echo island > {W}/island.txt"));
+    cluster.exec("n1", &format!("echo mainland > {W}/mainland.txt"));
+    // The others keep syncing among themselves.
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "mainland.txt",
+        Some("mainland\n")
+    ));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(content(&cluster.synced("n3").join("mainland.txt")), None);
+    assert_eq!(content(&cluster.synced("n1").join("island.txt")), None);
+
+    link("up");
+    let all = ["n1", "n2", "n3"];
+    time_until(
+        Duration::from_secs(120),
+        "partition healed, both sides caught up",
+        || {
+            contents(&cluster, &all, "island.txt")
+                .iter()
+                .all(|c| c.as_deref() == Some("island\n"))
+                && contents(&cluster, &all, "mainland.txt")
+                    .iter()
+                    .all(|c| c.as_deref() == Some("mainland\n"))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    verify_identical(&cluster);
+}
+
+#[test]
+fn a_restarted_node_resumes_sync_by_itself_through_the_reboot_line() {
+    let Some(cluster) = Cluster::up("fte", 2, 77) else {
+        return;
+    };
+    install(&cluster);
+    let out = cluster.testbed(&["restart", "n2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    time_until(
+        Duration::from_secs(60),
+        "lsyncd back after a node restart",
+        || cluster.try_exec("n2", "pgrep -x lsyncd").status.success(),
+    );
+    cluster.exec("n2", &format!("echo rebooted > {W}/rebooted.txt"));
+    cluster.exec("n1", &format!("echo welcome > {W}/welcome.txt"));
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "rebooted.txt",
+        Some("rebooted\n")
+    ));
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "welcome.txt",
+        Some("welcome\n")
+    ));
+    let env = cluster.name.clone();
+    let (code, stdout, _) = cluster.run(&["status", "--env", &env]);
+    assert_eq!(code, 0, "{stdout}");
+    verify_identical(&cluster);
+}
+
+#[test]
+fn concurrent_edits_settle_on_the_newest_and_a_delete_racing_a_write_converges() {
+    let Some(cluster) = Cluster::up("ftf", 3, 78) else {
+        return;
+    };
+    install(&cluster);
+    let all = ["n1", "n2", "n3"];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Both edits land within one delay; n2's is the newer by mtime.
+    let edit = |node: &str, text: &str, age: u64| {
+        format!(
+            "echo {text} > {W}/shared.txt && touch -d @{} {W}/shared.txt",
+            now - age
+        )
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| cluster.exec("n1", &edit("n1", "older", 60)));
+        s.spawn(|| cluster.exec("n2", &edit("n2", "newer", 30)));
+    });
+    assert!(everywhere(&cluster, &all, "shared.txt", Some("newer\n")));
+    // No ping-pong: it stays settled.
+    let settled = contents(&cluster, &all, "shared.txt");
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(contents(&cluster, &all, "shared.txt"), settled);
+
+    // A delete on one node racing a write on another: either may win, but
+    // every node ends the same, round after round.
+    for round in 0..3 {
+        cluster.exec("n1", &format!("echo base{round} > {W}/raced.txt"));
+        assert!(everywhere(
+            &cluster,
+            &all,
+            "raced.txt",
+            Some(&format!("base{round}\n"))
+        ));
+        std::thread::scope(|s| {
+            s.spawn(|| cluster.exec("n1", &format!("rm {W}/raced.txt")));
+            s.spawn(|| cluster.exec("n2", &format!("echo write{round} > {W}/raced.txt")));
+        });
+        let agreed = eventually(Duration::from_secs(20), || {
+            let now = contents(&cluster, &all, "raced.txt");
+            now.iter().all(|c| *c == now[0]) && now[0] != Some(format!("base{round}\n"))
+        });
+        let outcome = contents(&cluster, &all, "raced.txt");
+        assert!(agreed, "round {round}: the nodes disagree: {outcome:?}");
+        eprintln!("FIGURE: delete vs write, round {round}: {:?}", outcome[0]);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    verify_identical(&cluster);
+}
+
+#[test]
+fn a_full_disk_is_reported_on_that_node_the_others_keep_syncing_and_it_recovers() {
+    let Some(cluster) = Cluster::up("ftg", 3, 79) else {
+        return;
+    };
+    // n3's synced directory is a 1 MiB file system: a 3 MB upload cannot land.
+    cluster.exec("n3", &format!("mount -t tmpfs -o size=1m tmpfs {W}"));
+    install(&cluster);
+    let in_n3 = |rel: &str| {
+        cluster
+            .try_exec("n3", &format!("cat {W}/{rel}"))
+            .status
+            .success()
+    };
+    cluster.exec(
+        "n1",
+        &format!("head -c 3000000 /dev/urandom > {W}/big.bin && echo small > {W}/small.txt"),
+    );
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "small.txt",
+        Some("small\n")
+    ));
+    let env = cluster.name.clone();
+    let reported = eventually(Duration::from_secs(20), || {
+        let (code, stdout, _) = cluster.run(&["status", "--env", &env]);
+        code == 6 && stdout.contains("pushes to this node fail (from n1")
+    });
+    let (_, stdout, _) = cluster.run(&["status", "--env", &env]);
+    assert!(reported, "{stdout}");
+    assert!(stdout.contains("n3: UNHEALTHY"), "{stdout}");
+    assert!(stdout.contains("disk full?"), "{stdout}");
+    // The others keep syncing.
+    cluster.exec("n2", &format!("echo still > {W}/still.txt"));
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "still.txt",
+        Some("still\n")
+    ));
+
+    // Space freed: the retried pushes land.
+    cluster.exec("n3", &format!("mount -o remount,size=16m {W}"));
+    time_until(
+        Duration::from_secs(60),
+        "full disk freed, node caught up",
+        || in_n3("big.bin") && in_n3("small.txt") && in_n3("still.txt"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, stdout, _) = cluster.run(&["status", "--env", &env]);
+    assert_eq!(code, 0, "{stdout}");
+    verify_identical(&cluster);
+}
