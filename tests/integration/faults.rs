@@ -299,15 +299,15 @@ fn concurrent_edits_settle_on_the_newest_and_a_delete_racing_a_write_converges()
         .unwrap()
         .as_secs();
     // Both edits land within one delay; n2's is the newer by mtime.
-    let edit = |node: &str, text: &str, age: u64| {
+    let edit = |text: &str, age: u64| {
         format!(
             "echo {text} > {W}/shared.txt && touch -d @{} {W}/shared.txt",
             now - age
         )
     };
     std::thread::scope(|s| {
-        s.spawn(|| cluster.exec("n1", &edit("n1", "older", 60)));
-        s.spawn(|| cluster.exec("n2", &edit("n2", "newer", 30)));
+        s.spawn(|| cluster.exec("n1", &edit("older", 60)));
+        s.spawn(|| cluster.exec("n2", &edit("newer", 30)));
     });
     assert!(everywhere(&cluster, &all, "shared.txt", Some("newer\n")));
     // No ping-pong: it stays settled.
