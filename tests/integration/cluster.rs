@@ -170,3 +170,15 @@ pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// How long `condition` took to hold, polling; panics after `limit`.
+pub fn time_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    assert!(
+        eventually(limit, &mut condition),
+        "{what}: not within {limit:?}"
+    );
+    let took = start.elapsed();
+    eprintln!("FIGURE: {what}: {:.1} s", took.as_secs_f64());
+    took
+}

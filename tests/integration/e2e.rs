@@ -1,7 +1,7 @@
 //! End to end on the simulated cluster: real sshd, cron, lsyncd and rsync in
 //! network namespaces, driven by the real `filesync` binary.
 
-use crate::cluster::{eventually, Cluster};
+use crate::cluster::{eventually, time_until, Cluster};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -330,16 +330,24 @@ fn the_watchdog_restarts_a_killed_lsyncd_and_changes_made_meanwhile_arrive() {
     });
     assert!(dead, "lsyncd survived SIGKILL");
     cluster.exec("n1", &format!("echo during > {W}/during.txt"));
+    cluster.exec("n2", &format!("echo meanwhile > {W}/meanwhile.txt"));
     // cron runs the check every minute; allow one full minute plus slack.
-    let restarted = eventually(Duration::from_secs(75), || {
-        cluster.try_exec("n1", "pgrep -x lsyncd").status.success()
-    });
-    assert!(restarted, "the watchdog did not restart lsyncd");
+    time_until(
+        Duration::from_secs(75),
+        "watchdog restarted a killed lsyncd",
+        || cluster.try_exec("n1", "pgrep -x lsyncd").status.success(),
+    );
     assert!(everywhere(
         &cluster,
         &["n1", "n2"],
         "during.txt",
         Some("during\n")
+    ));
+    assert!(everywhere(
+        &cluster,
+        &["n1", "n2"],
+        "meanwhile.txt",
+        Some("meanwhile\n")
     ));
     let log = cluster.exec("n1", "cat /var/www/webroot/lsyncd/var/log/watchdog.log");
     assert!(log.contains("lsyncd is not running, starting it"), "{log}");

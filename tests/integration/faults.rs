@@ -2,11 +2,11 @@
 //! cut off, restarted or out of disk, conflicting edits. Each test ends by
 //! checking that nothing was lost and the nodes agree (`filesync verify`).
 
-use crate::cluster::{eventually, Cluster};
+use crate::cluster::{eventually, time_until, Cluster};
 use crate::e2e::{content, everywhere, install, install_args, W};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LOCK: &str = "/var/www/webroot/lsyncd.lock";
 
@@ -182,18 +182,6 @@ fn an_operator_interrupted_mid_install_leaves_no_half_config_and_a_rerun_finishe
         Some("after\n")
     ));
     verify_identical(&cluster);
-}
-
-/// How long `condition` took to hold, polling; panics after `limit`.
-pub fn time_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    assert!(
-        eventually(limit, &mut condition),
-        "{what}: not within {limit:?}"
-    );
-    let took = start.elapsed();
-    eprintln!("FIGURE: {what}: {:.1} s", took.as_secs_f64());
-    took
 }
 
 /// Every node's content of `rel` (`None` where it does not exist).

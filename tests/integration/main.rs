@@ -5,9 +5,11 @@
 mod cli;
 mod cluster;
 mod e2e;
+mod escaping;
 mod faults;
 mod manifests;
 mod platform;
 mod reconcile;
+mod security;
 mod verify;
 mod wizard;
