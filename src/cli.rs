@@ -234,4 +234,9 @@ pub struct VerifyArgs {
     /// Compare file contents (SHA-256) too, not only type, mode, size and mtime.
     #[arg(long)]
     pub checksum: bool,
+
+    /// On drift, bring the nodes to the union of their files (the newest copy
+    /// wins, nothing is deleted) by restarting lsyncd everywhere, then compare again.
+    #[arg(long)]
+    pub repair: bool,
 }

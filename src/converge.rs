@@ -31,11 +31,23 @@ pub enum Intent {
 }
 
 /// `install` takes settings from flags; `reconcile` from what is installed, and
-/// also removes filesync from nodes that left the environment.
+/// also removes filesync from nodes that left the environment; a `repair`
+/// (verify --repair) is a reconcile that also restarts lsyncd everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Install,
     Reconcile,
+    Repair,
+}
+
+impl Purpose {
+    fn command(self) -> &'static str {
+        match self {
+            Purpose::Install => "install",
+            Purpose::Reconcile => "reconcile",
+            Purpose::Repair => "repair",
+        }
+    }
 }
 
 /// The settings given as flags, already validated.
@@ -76,12 +88,9 @@ pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
         Intent::Show => (Fleet::connect_for(global, request.nodes).await?, None),
         Intent::Apply => {
             let install = InstallDir::under_webroot(&request.env.webroot);
-            let command = match request.purpose {
-                Purpose::Install => "install",
-                Purpose::Reconcile => "reconcile",
-            };
             let (fleet, held) =
-                lock::connect_locked(global, request.nodes, &install, command).await?;
+                lock::connect_locked(global, request.nodes, &install, request.purpose.command())
+                    .await?;
             (fleet, Some(held))
         }
     };
@@ -113,7 +122,7 @@ async fn plan_and_apply(
     } = *request;
     let install = InstallDir::under_webroot(&env.webroot);
     let installed = installed_settings(fleet, &install).await;
-    if purpose == Purpose::Reconcile && installed.is_none() {
+    if purpose != Purpose::Install && installed.is_none() {
         return Err(Error::NotInstalled {
             env: env.name.clone(),
         });
@@ -151,6 +160,9 @@ async fn plan_and_apply(
         .map(|(name, _)| name.clone())
         .collect();
     plan::sequence_joins(&mut node_plans, &configs, &established);
+    if purpose == Purpose::Repair {
+        plan::restart_everywhere(&mut node_plans);
+    }
 
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
         let leavers = departed_nodes(nodes, &observed, &env.name);
@@ -230,7 +242,9 @@ async fn plan_and_apply(
     let mut failed = plan.unreachable.clone();
     failed.extend(outcome.failed.iter().cloned());
     failed.extend(removal_failures);
-    if json {
+    if json && purpose == Purpose::Repair {
+        // verify --repair prints its own JSON result: the comparison after it.
+    } else if json {
         command::print_json(&Report {
             plan: &plan,
             result: Some(ResultReport {

@@ -514,6 +514,23 @@ pub fn sequence_joins(
     }
 }
 
+/// For a repair: every node whose lsyncd is not (re)started by the plan anyway
+/// gets a restart, whose startup sync pushes every file newer than the peer's
+/// copy (`--update`) and deletes nothing: the nodes end with the union.
+pub fn restart_everywhere(plans: &mut [NodePlan]) {
+    for node_plan in plans.iter_mut() {
+        let activated = node_plan.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::StartLsyncd | Action::RestartLsyncd | Action::StartAfterInitialCopy { .. }
+            )
+        });
+        if !activated {
+            node_plan.actions.push(Action::RestartLsyncd);
+        }
+    }
+}
+
 fn file_action(file: &RenderedFile, current: Option<&String>) -> Option<Action> {
     let diff = match current {
         Some(current) if *current == file.content => return None,
@@ -830,5 +847,24 @@ mod tests {
             warnings[0].contains("fs.inotify.max_user_watches=16384"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn a_repair_restarts_every_node_once() {
+        let mut plans = vec![
+            NodePlan {
+                node: "n1".into(),
+                actions: vec![],
+                warnings: vec![],
+            },
+            NodePlan {
+                node: "n2".into(),
+                actions: vec![Action::StartLsyncd],
+                warnings: vec![],
+            },
+        ];
+        restart_everywhere(&mut plans);
+        assert_eq!(plans[0].actions, [Action::RestartLsyncd]);
+        assert_eq!(plans[1].actions, [Action::StartLsyncd]);
     }
 }

@@ -8,8 +8,10 @@
 
 use crate::cli::{Global, VerifyArgs};
 use crate::command;
+use crate::converge::{self, Flags, Intent, Purpose, Request};
 use crate::error::{Error, NodeFailure, Result};
 use crate::fleet::Fleet;
+use crate::inventory::{Environment, Node as InventoryNode};
 use crate::layout::InstallDir;
 use crate::merge;
 use crate::node::Node;
@@ -20,7 +22,7 @@ use crate::tree::{self, PathDrift, Record};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Beyond this many differing paths, verify reports them without a second look.
@@ -51,26 +53,107 @@ struct Report {
     /// False when there were too many differences to look at them twice.
     rechecked: bool,
     unreachable: Vec<NodeFailure>,
+    /// With --repair: how many paths drifted before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repaired_from: Option<usize>,
 }
 
 pub async fn run(global: &Global, args: &VerifyArgs) -> Result<()> {
     let source = command::source(global)?;
     let env = &command::environment(&source, args.target.env.as_deref(), false).await?;
     let nodes = env.select(args.target.nodes.as_deref())?;
+    let mut report = inspect(global, args, env, &nodes).await?;
+    if args.repair && !report.identical {
+        if !command::is_json(global) {
+            emit(global, &report)?;
+        }
+        let before = report.drift.len();
+        report = repair(global, args, env, &nodes).await?;
+        report.repaired_from = Some(before);
+    }
+    emit(global, &report)?;
+    conclude(report)
+}
+
+fn emit(global: &Global, report: &Report) -> Result<()> {
+    if command::is_json(global) {
+        command::print_json(report)
+    } else {
+        command::emit(&render(report))
+    }
+}
+
+/// Exit status: drift first, then nodes that could not be compared.
+fn conclude(report: Report) -> Result<()> {
+    if !report.identical {
+        let nodes = report
+            .nodes
+            .iter()
+            .filter(|n| n.missing + n.extra + n.different > 0);
+        return Err(Error::Drift {
+            paths: report.drift.len(),
+            nodes: nodes.count(),
+        });
+    }
+    if report.unreachable.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Partial {
+            failures: report.unreachable,
+        })
+    }
+}
+
+/// How long a repair waits for the nodes' startup syncs to bring them together.
+const REPAIR_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Restarts lsyncd on every node (through plan and apply, under the lock),
+/// then compares again until the trees agree or `REPAIR_TIMEOUT` passes.
+async fn repair(
+    global: &Global,
+    args: &VerifyArgs,
+    env: &Environment,
+    nodes: &[InventoryNode],
+) -> Result<Report> {
+    let request = Request {
+        env,
+        nodes,
+        flags: Flags::default(),
+        ask: false,
+        intent: Intent::Apply,
+        purpose: Purpose::Repair,
+    };
+    converge::converge(global, request).await?;
+    let deadline = Instant::now() + REPAIR_TIMEOUT;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let report = inspect(global, args, env, nodes).await?;
+        if report.identical || Instant::now() > deadline {
+            return Ok(report);
+        }
+    }
+}
+
+/// Connects, compares, disconnects.
+async fn inspect(
+    global: &Global,
+    args: &VerifyArgs,
+    env: &Environment,
+    nodes: &[InventoryNode],
+) -> Result<Report> {
     let install = InstallDir::under_webroot(&env.webroot);
-    let mut fleet = Fleet::connect_for(global, &nodes).await?;
-    let result = verify(global, args, env, &install, &mut fleet).await;
+    let mut fleet = Fleet::connect_for(global, nodes).await?;
+    let result = compare_fleet(args, env, &install, &mut fleet).await;
     fleet.close().await;
     result
 }
 
-async fn verify(
-    global: &Global,
+async fn compare_fleet(
     args: &VerifyArgs,
-    env: &crate::inventory::Environment,
+    env: &Environment,
     install: &InstallDir,
     fleet: &mut Fleet,
-) -> Result<()> {
+) -> Result<Report> {
     let settings = installed(fleet, install)
         .await
         .ok_or_else(|| Error::NotInstalled {
@@ -91,29 +174,7 @@ async fn verify(
         let contents = compare(fleet, &scripts, Listing::Digest, recheck_after).await?;
         comparison.absorb(contents);
     }
-    let report = comparison.report(env.name.clone(), synced_dir, args.checksum, fleet);
-    if command::is_json(global) {
-        command::print_json(&report)?;
-    } else {
-        command::emit(&render(&report))?;
-    }
-    if !report.identical {
-        let nodes = report
-            .nodes
-            .iter()
-            .filter(|n| n.missing + n.extra + n.different > 0);
-        return Err(Error::Drift {
-            paths: report.drift.len(),
-            nodes: nodes.count(),
-        });
-    }
-    if report.unreachable.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Partial {
-            failures: report.unreachable,
-        })
-    }
+    Ok(comparison.report(env.name.clone(), synced_dir, args.checksum, fleet))
 }
 
 /// The settings of the installation (from the first node that has a state file).
@@ -272,6 +333,7 @@ impl Comparison {
             in_flight: self.in_flight,
             rechecked: self.rechecked,
             unreachable: fleet.unreachable.clone(),
+            repaired_from: None,
         }
     }
 }
@@ -401,6 +463,11 @@ fn render(report: &Report) -> String {
             out.push_str(&format!("  {}\n", printable(path)));
         }
     }
+    if let Some(before) = report.repaired_from {
+        out.push_str(&format!(
+            "After the repair ({before} path(s) drifted before it):\n"
+        ));
+    }
     if report.identical {
         out.push_str("Identical on every compared node.\n");
     }
@@ -507,6 +574,7 @@ mod tests {
             in_flight: vec!["b".into()],
             rechecked: true,
             unreachable: vec![],
+            repaired_from: None,
         };
         let text = render(&report);
         assert!(text.contains("  n2: 2 entries, 1 different\n"), "{text}");
