@@ -12,6 +12,8 @@ use crate::fleet::Fleet;
 use crate::inventory::{Environment, Node as InventoryNode};
 use crate::layout::{self, InstallDir};
 use crate::node::Node;
+use crate::password::Password;
+use crate::peer_link::PeerLink;
 use crate::plan::{self, Departed, Plan};
 use crate::probe::Observed;
 use crate::progress::Progress;
@@ -43,6 +45,19 @@ pub struct Flags {
     pub path: Option<SyncPath>,
     pub delay: Option<Delay>,
     pub topology: Option<Topology>,
+    pub link: LinkChoice,
+}
+
+/// What to do about the link to a second environment.
+#[derive(Debug, Clone, Default)]
+pub enum LinkChoice {
+    /// Whatever is installed (reconcile, or install without --mode).
+    #[default]
+    Keep,
+    /// `--mode one`: no link (removes an installed one).
+    Off,
+    /// `--mode two` with these settings.
+    Set(PeerLink),
 }
 
 #[derive(Serialize)]
@@ -68,6 +83,8 @@ pub struct Request<'a> {
     pub ask: bool,
     pub intent: Intent,
     pub purpose: Purpose,
+    /// The link's password; `None`: the one already on the nodes, if any.
+    pub password: Option<Password>,
 }
 
 pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
@@ -108,6 +125,11 @@ async fn plan_and_apply(
 
     let facts = node_facts(nodes, &observed).await;
     let configs = desired::node_configs(env, &settings, nodes, &facts);
+    let password = match (&settings.link, &request.password) {
+        (Some(_), Some(password)) => Some(password.clone()),
+        (Some(_), None) => installed_password(fleet, &install).await,
+        (None, _) => None,
+    };
     let keys: BTreeMap<String, String> = observed
         .iter()
         .filter_map(|(name, o)| o.sync_key.clone().map(|key| (name.clone(), key)))
@@ -124,7 +146,9 @@ async fn plan_and_apply(
             node: node.name.clone(),
             reason,
         }));
-        node_plans.push(plan::node_plan(config, seen, &keys, prepare, warnings)?);
+        let mut node_plan = plan::node_plan(config, seen, &keys, prepare, warnings)?;
+        plan::add_secret_actions(&mut node_plan, config, seen, password.as_ref());
+        node_plans.push(node_plan);
     }
     if !failures.is_empty() {
         return Err(Error::Preflight { failures });
@@ -350,6 +374,20 @@ async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<Setti
     None
 }
 
+/// The link's password as installed on the first node that has one; it travels
+/// only on the SSH connection.
+pub async fn installed_password(fleet: &Fleet, install: &InstallDir) -> Option<Password> {
+    let script = crate::remote::read_password(install).ok()?;
+    for node in fleet.nodes.values() {
+        if let Ok(text) = node.run(&script, None).await {
+            if let Some(password) = Password::from_node_file(&text) {
+                return Some(password);
+            }
+        }
+    }
+    None
+}
+
 /// Flags first, then what is installed, then the wizard, then defaults.
 fn settings(
     flags: &Flags,
@@ -378,10 +416,16 @@ fn settings(
         .topology
         .or(installed.map(|s| s.topology))
         .unwrap_or_default();
+    let link = match &flags.link {
+        LinkChoice::Keep => installed.and_then(|s| s.link.clone()),
+        LinkChoice::Off => None,
+        LinkChoice::Set(link) => Some(link.clone()),
+    };
     Ok(Settings {
         path,
         delay,
         topology,
+        link,
     })
 }
 

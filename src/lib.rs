@@ -20,6 +20,8 @@ pub mod inventory;
 pub mod layout;
 pub mod lines;
 pub mod node;
+pub mod password;
+pub mod peer_link;
 pub mod plan;
 pub mod platform;
 pub mod probe;
