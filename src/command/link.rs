@@ -51,6 +51,16 @@ pub async fn links(
         .flatten()
         .map(|raw| peer_link::parse_allow(raw))
         .collect::<Result<Vec<_>>>()?;
+    if other_env
+        .as_ref()
+        .is_some_and(|other| other.name == env.name)
+    {
+        return Err(Error::InvalidLink {
+            setting: "--peer-env".into(),
+            reason: format!("{:?} is the environment being installed", env.name),
+            hint: "--peer-env names the other environment of the inventory".into(),
+        });
+    }
     let own_ips = node_ips(nodes).await;
     let peer = match (&args.peer, &other_env) {
         (Some(raw), _) => peer_link::parse_peer(raw)?,
@@ -72,13 +82,6 @@ pub async fn links(
 
     let other = match other_env {
         Some(other) => {
-            if other.name == env.name {
-                return Err(Error::InvalidLink {
-                    setting: "--peer-env".into(),
-                    reason: format!("{:?} is the environment being installed", env.name),
-                    hint: "--peer-env names the other environment of the inventory".into(),
-                });
-            }
             let other_nodes = other.select(None)?;
             let other_ips = node_ips(&other_nodes).await;
             for ip in other_ips.iter().flat_map(|(_, ips)| ips) {

@@ -420,7 +420,12 @@ mod tests {
             (link.peer.as_str(), link.exit_code),
             ("10.2.0.11:7755", Some(5))
         );
-        assert!(render(&[status], 100).contains("last push FAILED 5 s ago: authentication failed"));
+        let text = render(&[status], 100);
+        assert!(
+            text.contains("last push FAILED 5 s ago (rsync exit 5)"),
+            "{text}"
+        );
+        assert!(text.contains("  ! last push to the other environment (10.2.0.11:7755) failed 5 s ago: authentication failed at the peer"), "{text}");
 
         let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n", 100);
         assert!(status.healthy, "{:?}", status.problems);
