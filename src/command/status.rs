@@ -310,12 +310,11 @@ fn render(statuses: &[NodeStatus], now: u64) -> String {
         if let Some(link) = &status.link {
             let push = match (link.last_push, &link.failure) {
                 (Some(at), None) => format!("last push ok {} s ago", now.saturating_sub(at)),
-                (Some(at), Some(failure)) => {
-                    format!(
-                        "last push FAILED {} s ago: {failure}",
-                        now.saturating_sub(at)
-                    )
-                }
+                (Some(at), Some(_)) => format!(
+                    "last push FAILED {} s ago (rsync exit {})",
+                    now.saturating_sub(at),
+                    link.exit_code.unwrap_or_default()
+                ),
                 (None, _) => "no push yet".to_string(),
             };
             let daemon = match link.daemon {
