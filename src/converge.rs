@@ -120,6 +120,9 @@ async fn plan_and_apply(
         });
     }
     let settings = settings(&request.flags, env, installed.as_ref(), ask)?;
+    if let Some(link) = &settings.link {
+        command::link::warn_if_open(link, &env.name);
+    }
     let source = settings.path.absolute(&env.webroot);
     let observed = fleet.probe(&install, &env.webroot, Some(&source)).await;
 
@@ -419,7 +422,17 @@ fn settings(
     let link = match &flags.link {
         LinkChoice::Keep => installed.and_then(|s| s.link.clone()),
         LinkChoice::Off => None,
-        LinkChoice::Set(link) => Some(link.clone()),
+        LinkChoice::Set(link) => {
+            let mut link = link.clone();
+            // Like the other settings, the allowed addresses default to what is installed.
+            if link.allow.is_empty() {
+                link.allow = installed
+                    .and_then(|s| s.link.as_ref())
+                    .map(|installed| installed.allow.clone())
+                    .unwrap_or_default();
+            }
+            Some(link)
+        }
     };
     Ok(Settings {
         path,
@@ -469,4 +482,44 @@ async fn node_facts(
         );
     }
     facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer_link::parse_peer;
+
+    fn link(allow: &[&str]) -> PeerLink {
+        PeerLink {
+            peer: parse_peer("10.2.0.11").unwrap(),
+            allow: allow.iter().map(|a| a.to_string()).collect(),
+            peer_env: None,
+        }
+    }
+
+    #[test]
+    fn the_link_is_kept_replaced_or_dropped_and_allowed_addresses_default_to_the_installed() {
+        let env = crate::desired::tests::env(2);
+        let mut installed = crate::desired::tests::settings("/ROOT", Topology::Mesh);
+        installed.link = Some(link(&["10.2.0.0/24"]));
+        let with = |choice: LinkChoice| {
+            let flags = Flags {
+                link: choice,
+                ..Flags::default()
+            };
+            settings(&flags, &env, Some(&installed), false)
+                .unwrap()
+                .link
+        };
+        assert_eq!(with(LinkChoice::Keep), installed.link);
+        assert_eq!(with(LinkChoice::Off), None);
+        assert_eq!(
+            with(LinkChoice::Set(link(&[]))).unwrap().allow,
+            ["10.2.0.0/24"]
+        );
+        assert_eq!(
+            with(LinkChoice::Set(link(&["192.0.2.7"]))).unwrap().allow,
+            ["192.0.2.7"]
+        );
+    }
 }

@@ -57,7 +57,6 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
     let links = link::links(env, &nodes, other_env, args, ask).await?;
     let given = link::given_password(args, ask)?;
     let chosen = link::choose_password(global, env, &nodes, given).await?;
-    link::warn_if_open(&links.own, &env.name);
 
     let mut own_flags = own_flags;
     own_flags.link = LinkChoice::Set(links.own);
