@@ -416,6 +416,20 @@ fn peer_env_installs_both_sides_in_one_run_and_bad_link_input_changes_nothing() 
     assert!(on_all(&[&a, &b], "from-ted.txt", "both\n"));
     assert!(on_all(&[&a, &b], "from-tec.txt", "both\n"));
 
+    // The daemon runs under the watchdog: killed, cron's `node-ctl check` restarts it.
+    let ctl = "/var/www/webroot/lsyncd/bin/node-ctl";
+    b.exec("n2", "kill $(cat /var/www/webroot/lsyncd/run/rsyncd.pid)");
+    let daemon_status = || b.try_exec("n2", &format!("{ctl} daemon-status")).status;
+    assert!(
+        eventually(Duration::from_secs(10), || daemon_status().code()
+            == Some(3)),
+        "the rsync daemon did not stop"
+    );
+    assert!(
+        eventually(Duration::from_secs(150), || daemon_status().success()),
+        "the watchdog did not restart the rsync daemon"
+    );
+
     // A second run keeps the installed password and changes nothing.
     let again = with(&["--peer-env", "ted"]);
     let again: Vec<&str> = again.iter().map(String::as_str).collect();
