@@ -248,16 +248,17 @@ fn two_environments_sync_both_ways_survive_a_lost_peer_and_report_a_wrong_passwo
     }
 }
 
-/// One inventory and ssh config holding both environments (node names repeat,
-/// so each node is reached by its address).
+/// One inventory and ssh config holding both environments with all their
+/// nodes (node names repeat, so each node is reached by its address).
 fn merged(a: &Cluster, b: &Cluster, dir: &Path) -> (PathBuf, PathBuf) {
     let mut inventory = String::new();
     let mut ssh = String::new();
     for cluster in [a, b] {
-        let nodes: Vec<String> = NODES
-            .iter()
-            .map(|node| {
-                let ip = ip(cluster, node);
+        let listed = cluster.testbed(&["ls"]);
+        let nodes: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(node, ip)| {
                 format!("{{ name = \"{node}\", ssh = \"{ip}\", address = \"{ip}\" }}")
             })
             .collect();
@@ -282,7 +283,8 @@ fn merged(a: &Cluster, b: &Cluster, dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 #[test]
-fn peer_env_installs_both_sides_in_one_run_and_bad_link_input_changes_nothing() {
+fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_node_joins_the_link()
+{
     let Some((a, b)) = Cluster::up_pair(("tec", 43), ("ted", 44), 2) else {
         return;
     };
@@ -437,4 +439,25 @@ fn peer_env_installs_both_sides_in_one_run_and_bad_link_input_changes_nothing() 
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!err.contains("Generated the password"), "{err}");
     assert_eq!(out.matches("No changes.").count(), 2, "{out}");
+
+    // A node joins tec: reconcile gives it the installed link and password; the
+    // other side admits its address once `install --peer-env` runs again.
+    assert!(a.testbed(&["add"]).status.success());
+    merged(&a, &b, dir.path());
+    let (code, out, err) = run(&["reconcile", "--env", "tec"], None);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let pass = a.exec("n3", "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+    assert_eq!(pass.trim(), generated);
+    let (code, out, err) = run(&again, None);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let conf = b.exec("n1", "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+    assert!(conf.contains(&ip(&a, "n3")), "{conf}");
+    a.exec("n3", &format!("echo joined >{W}/from-tec-n3.txt"));
+    b.exec("n2", &format!("echo to-all >{W}/to-tec-n3.txt"));
+    assert!(on_all(&[&b], "from-tec-n3.txt", "joined\n"));
+    assert!(eventually(CROSS, || content(
+        &a.synced("n3").join("to-tec-n3.txt")
+    )
+    .as_deref()
+        == Some("to-all\n")));
 }
