@@ -169,6 +169,11 @@ async fn run<N: Node>(
             remote::write_file(&install.join(path), *mode)?,
             Some(content.clone().into_bytes()),
         ),
+        Action::WriteSecret { path, password } => (
+            remote::write_file(&install.join(path), 0o600)?,
+            Some(plan::secret_content(path, password).into_bytes()),
+        ),
+        Action::RemoveFile { path } => (remote::remove_file(&install.join(path))?, None),
         Action::CreateExcludesFile => (
             remote::create_file(&install.join(layout::EXCLUDES), 0o644)?,
             Some(Vec::new()),

@@ -1,6 +1,7 @@
 //! The command line: clap definitions only. Every wizard question is also a flag;
 //! commands live in `command/`.
 
+use crate::peer_link::Transport;
 use crate::settings::{Mode, Topology};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -147,9 +148,36 @@ pub struct SettingsArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub delay: Option<String>,
 
-    /// One environment, or two environments kept in sync (not available yet).
+    /// One environment, or two environments kept in sync (--peer or --peer-env imply two).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+
+    /// Mode two: a node of the other environment, HOST[:PORT]: where this
+    /// environment pushes (its rsync daemon port, default 7755; this side's daemon
+    /// listens on the same port).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub peer: Option<String>,
+
+    /// Mode two: the other environment, when it is in the inventory too: installs
+    /// both sides in one run, each daemon accepting only the other's nodes.
+    #[arg(long, value_name = "NAME", conflicts_with = "peer")]
+    pub peer_env: Option<String>,
+
+    /// Mode two: how changes travel to the other environment (only `daemon` is
+    /// available yet: the rsync daemon protocol, not encrypted).
+    #[arg(long, value_enum, value_name = "daemon|ssh")]
+    pub peer_transport: Option<Transport>,
+
+    /// Mode two: file holding the link's password (one line, mode 0600); or set
+    /// FILESYNC_PASSWORD. Without either, the password installed on the nodes is
+    /// kept, or a new one is generated and shown once.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Mode two: addresses or CIDR blocks that may push to this environment's
+    /// rsync daemons (the other environment's nodes), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "CIDR,...")]
+    pub allow: Option<Vec<String>>,
 
     /// mesh: every node pushes to every other (one hop); ring: each to the next
     /// (the reference add-on's shape). Default: what is installed, else mesh.

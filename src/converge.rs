@@ -13,6 +13,8 @@ use crate::inventory::{Environment, Node as InventoryNode};
 use crate::layout::{self, InstallDir};
 use crate::lock;
 use crate::node::Node;
+use crate::password::Password;
+use crate::peer_link::PeerLink;
 use crate::plan::{self, Departed, Plan};
 use crate::probe::Observed;
 use crate::progress::Progress;
@@ -56,6 +58,19 @@ pub struct Flags {
     pub path: Option<SyncPath>,
     pub delay: Option<Delay>,
     pub topology: Option<Topology>,
+    pub link: LinkChoice,
+}
+
+/// What to do about the link to a second environment.
+#[derive(Debug, Clone, Default)]
+pub enum LinkChoice {
+    /// Whatever is installed (reconcile, or install without --mode).
+    #[default]
+    Keep,
+    /// `--mode one`: no link (removes an installed one).
+    Off,
+    /// `--mode two` with these settings.
+    Set(PeerLink),
 }
 
 #[derive(Serialize)]
@@ -81,6 +96,8 @@ pub struct Request<'a> {
     pub ask: bool,
     pub intent: Intent,
     pub purpose: Purpose,
+    /// The link's password; `None`: the one already on the nodes, if any.
+    pub password: Option<Password>,
 }
 
 pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
@@ -128,11 +145,19 @@ async fn plan_and_apply(
         });
     }
     let settings = settings(&request.flags, env, installed.as_ref(), ask)?;
+    if let Some(link) = &settings.link {
+        command::link::warn_if_open(link, &env.name);
+    }
     let source = settings.path.absolute(&env.webroot);
     let observed = fleet.probe(&install, &env.webroot, Some(&source)).await;
 
     let facts = node_facts(nodes, &observed).await;
     let configs = desired::node_configs(env, &settings, nodes, &facts);
+    let password = match (&settings.link, &request.password) {
+        (Some(_), Some(password)) => Some(password.clone()),
+        (Some(_), None) => installed_password(fleet, &install).await,
+        (None, _) => None,
+    };
     let keys: BTreeMap<String, String> = observed
         .iter()
         .filter_map(|(name, o)| o.sync_key.clone().map(|key| (name.clone(), key)))
@@ -149,7 +174,9 @@ async fn plan_and_apply(
             node: node.name.clone(),
             reason,
         }));
-        node_plans.push(plan::node_plan(config, seen, &keys, prepare, warnings)?);
+        let mut node_plan = plan::node_plan(config, seen, &keys, prepare, warnings)?;
+        plan::add_secret_actions(&mut node_plan, config, seen, password.as_ref());
+        node_plans.push(node_plan);
     }
     if !failures.is_empty() {
         return Err(Error::Preflight { failures });
@@ -380,6 +407,20 @@ pub async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<S
     None
 }
 
+/// The link's password as installed on the first node that has one; it travels
+/// only on the SSH connection.
+pub async fn installed_password(fleet: &Fleet, install: &InstallDir) -> Option<Password> {
+    let script = crate::remote::read_password(install).ok()?;
+    for node in fleet.nodes.values() {
+        if let Ok(text) = node.run(&script, None).await {
+            if let Some(password) = Password::from_node_file(&text) {
+                return Some(password);
+            }
+        }
+    }
+    None
+}
+
 /// Flags first, then what is installed, then the wizard, then defaults.
 fn settings(
     flags: &Flags,
@@ -408,10 +449,26 @@ fn settings(
         .topology
         .or(installed.map(|s| s.topology))
         .unwrap_or_default();
+    let link = match &flags.link {
+        LinkChoice::Keep => installed.and_then(|s| s.link.clone()),
+        LinkChoice::Off => None,
+        LinkChoice::Set(link) => {
+            let mut link = link.clone();
+            // Like the other settings, the allowed addresses default to what is installed.
+            if link.allow.is_empty() {
+                link.allow = installed
+                    .and_then(|s| s.link.as_ref())
+                    .map(|installed| installed.allow.clone())
+                    .unwrap_or_default();
+            }
+            Some(link)
+        }
+    };
     Ok(Settings {
         path,
         delay,
         topology,
+        link,
     })
 }
 
@@ -455,4 +512,44 @@ async fn node_facts(
         );
     }
     facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer_link::parse_peer;
+
+    fn link(allow: &[&str]) -> PeerLink {
+        PeerLink {
+            peer: parse_peer("10.2.0.11").unwrap(),
+            allow: allow.iter().map(|a| a.to_string()).collect(),
+            peer_env: None,
+        }
+    }
+
+    #[test]
+    fn the_link_is_kept_replaced_or_dropped_and_allowed_addresses_default_to_the_installed() {
+        let env = crate::desired::tests::env(2);
+        let mut installed = crate::desired::tests::settings("/ROOT", Topology::Mesh);
+        installed.link = Some(link(&["10.2.0.0/24"]));
+        let with = |choice: LinkChoice| {
+            let flags = Flags {
+                link: choice,
+                ..Flags::default()
+            };
+            settings(&flags, &env, Some(&installed), false)
+                .unwrap()
+                .link
+        };
+        assert_eq!(with(LinkChoice::Keep), installed.link);
+        assert_eq!(with(LinkChoice::Off), None);
+        assert_eq!(
+            with(LinkChoice::Set(link(&[]))).unwrap().allow,
+            ["10.2.0.0/24"]
+        );
+        assert_eq!(
+            with(LinkChoice::Set(link(&["192.0.2.7"]))).unwrap().allow,
+            ["192.0.2.7"]
+        );
+    }
 }

@@ -83,6 +83,26 @@ pub struct NodeConfig {
     pub rrsync: Option<String>,
     /// Every node of the installation, this one included.
     pub members: Vec<Member>,
+    /// Two-environment mode: this node's side of the link to the other environment.
+    pub link: Option<LinkConfig>,
+}
+
+/// One node's side of the link to the other environment: it pushes to the peer's
+/// rsync daemon, and runs a daemon that receives what the other environment pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkConfig {
+    /// `rsync://filesync@host:port/module/`: where this node pushes.
+    pub url: String,
+    /// The peer, `host:port`, for people.
+    pub peer: String,
+    /// The daemon module (the same on both sides).
+    pub module: String,
+    /// The port this node's daemon listens on (the same on both sides).
+    pub port: u16,
+    /// Addresses and CIDR blocks allowed to push here; empty: any.
+    pub allow: Vec<String>,
+    /// The daemon runs as root and must keep writing as root (not `nobody`).
+    pub as_root: bool,
 }
 
 impl NodeConfig {
@@ -150,6 +170,14 @@ pub fn node_configs(
                 excludes,
                 rrsync: own.rrsync.clone(),
                 members: records.clone(),
+                link: settings.link.as_ref().map(|link| LinkConfig {
+                    url: link.url(&settings.path),
+                    peer: link.peer.to_string(),
+                    module: crate::peer_link::module(&settings.path),
+                    port: link.peer.port,
+                    allow: link.allow.clone(),
+                    as_root: own.user == "root",
+                }),
             };
             (node.name.clone(), config)
         })
@@ -222,6 +250,7 @@ pub(crate) mod tests {
             path: SyncPath::parse(path, "/var/www/webroot").unwrap(),
             delay: "1".parse().unwrap(),
             topology,
+            link: None,
         }
     }
 

@@ -85,6 +85,15 @@ pub enum Error {
     #[error("platform API: {reason}")]
     Platform { reason: String },
 
+    /// A setting of the link between two environments (peer, port, password, allowed
+    /// addresses) is unusable.
+    #[error("invalid {setting}: {reason}")]
+    InvalidLink {
+        setting: String,
+        reason: String,
+        hint: String,
+    },
+
     #[error("{what} is not available yet")]
     Unsupported { what: String, hint: String },
 
@@ -135,6 +144,7 @@ impl Error {
             | Error::NoNodes { .. }
             | Error::MissingSetting { .. }
             | Error::Unsupported { .. }
+            | Error::InvalidLink { .. }
             | Error::NotInstalled { .. }
             | Error::Preflight { .. }
             | Error::TooFewNodes { .. }
@@ -175,7 +185,7 @@ impl Error {
             Error::MissingSetting { flag, .. } => {
                 format!("pass {flag}, or run in a terminal without --yes to be asked")
             }
-            Error::Unsupported { hint, .. } => hint.clone(),
+            Error::Unsupported { hint, .. } | Error::InvalidLink { hint, .. } => hint.clone(),
             Error::Platform { reason } if reason.contains("session") || reason.contains("auth") => {
                 "check the access token in FILESYNC_TOKEN (a personal access token of the \
                  platform, with access to environment control)"

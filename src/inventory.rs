@@ -278,7 +278,7 @@ fn parse_address(raw: &str) -> std::result::Result<PeerAddress, String> {
     })
 }
 
-fn split_host_port(raw: &str) -> std::result::Result<(String, Option<u16>), String> {
+pub(crate) fn split_host_port(raw: &str) -> std::result::Result<(String, Option<u16>), String> {
     let parse_port = |port: &str| {
         port.parse::<u16>()
             .ok()

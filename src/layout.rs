@@ -20,6 +20,18 @@ pub const LOG: &str = "var/log/lsyncd.log";
 pub const STATUS: &str = "var/log/lsyncd.status";
 pub const WATCHDOG_LOG: &str = "var/log/watchdog.log";
 pub const PID: &str = "run/lsyncd.pid";
+/// Two-environment mode: the rsync daemon that receives the other environment's
+/// pushes, its secrets (receiving side) and the password (sending side), both 0600.
+pub const RSYNCD_CONF: &str = "etc/rsyncd.conf";
+pub const RSYNCD_SECRETS: &str = "etc/rsyncd.secrets";
+pub const RSYNCD_PASS: &str = "etc/rsyncd.pass";
+pub const RSYNCD_PID: &str = "run/rsyncd.pid";
+pub const RSYNCD_LOG: &str = "var/log/rsyncd.log";
+/// The secret files, by path in the install directory.
+pub const SECRET_FILES: [&str; 2] = [RSYNCD_SECRETS, RSYNCD_PASS];
+/// The name under which the push wrapper records pushes to the other environment
+/// (`var/log/push-peer-env`).
+pub const PEER_ENV_RECORD: &str = "peer-env";
 
 /// Directories filesync creates inside the install directory.
 pub const DIRS: [&str; 5] = ["etc", "bin", "run", "var/log", "var/tmp"];

@@ -22,6 +22,8 @@ pub mod lines;
 pub mod lock;
 pub mod merge;
 pub mod node;
+pub mod password;
+pub mod peer_link;
 pub mod plan;
 pub mod platform;
 pub mod probe;

@@ -6,6 +6,7 @@ use crate::authorized_keys;
 use crate::crontab;
 use crate::desired::NodeConfig;
 use crate::error::NodeFailure;
+use crate::password::Password;
 use crate::probe::{Lsyncd, Observed};
 use crate::remote::{PackageManager, Privilege};
 use crate::render::{self, RenderedFile};
@@ -46,6 +47,16 @@ pub enum Action {
         diff: Option<String>,
     },
     CreateExcludesFile,
+    /// A secret file of two-environment mode (mode 0600), written from the password.
+    WriteSecret {
+        path: String,
+        #[serde(skip)]
+        password: Password,
+    },
+    /// A file of two-environment mode on a node where that mode is off.
+    RemoveFile {
+        path: String,
+    },
     UpdateAuthorizedKeys {
         admit: Vec<String>,
         revoke: Vec<String>,
@@ -86,6 +97,8 @@ impl Action {
             | Action::CreateInstallDir { .. }
             | Action::GenerateSyncKey => Phase::Prepare,
             Action::WriteFile { .. }
+            | Action::WriteSecret { .. }
+            | Action::RemoveFile { .. }
             | Action::CreateExcludesFile
             | Action::UpdateAuthorizedKeys { .. }
             | Action::UpdateCrontab { .. } => Phase::Configure,
@@ -116,6 +129,12 @@ impl fmt::Display for Action {
             } => write!(f, "write {path} (new)"),
             Action::WriteFile { path, .. } => write!(f, "update {path}"),
             Action::CreateExcludesFile => f.write_str("create etc/excludes (yours to edit)"),
+            Action::WriteSecret { path, .. } => {
+                write!(f, "write {path} (mode 0600; the password is not shown)")
+            }
+            Action::RemoveFile { path } => {
+                write!(f, "remove {path} (two-environment mode is off)")
+            }
             Action::UpdateAuthorizedKeys { admit, revoke } => {
                 let mut parts = Vec::new();
                 if !admit.is_empty() {
@@ -211,6 +230,19 @@ impl fmt::Display for Plan {
             "Environment {}: sync {} every {} s, topology {}",
             self.env, self.settings.path, self.settings.delay, self.settings.topology
         )?;
+        if let Some(link) = &self.settings.link {
+            let allow = if link.allow.is_empty() {
+                "any address".to_string()
+            } else {
+                link.allow.join(", ")
+            };
+            writeln!(
+                f,
+                "Two environments: every node also pushes to the rsync daemon of {} (port {}); \
+                 this environment's daemons accept pushes from {allow}",
+                link.peer, link.peer.port
+            )?;
+        }
         for node in &self.nodes {
             if node.actions.is_empty() {
                 writeln!(f, "{}: no changes", node.node)?;
@@ -405,8 +437,17 @@ pub fn node_plan(
     let mut lsyncd_conf_changed = false;
     for file in &files {
         if let Some(action) = file_action(file, observed.files.get(file.path)) {
-            lsyncd_conf_changed |= file.path == crate::layout::LSYNCD_CONF;
+            lsyncd_conf_changed |=
+                [crate::layout::LSYNCD_CONF, crate::layout::RSYNCD_CONF].contains(&file.path);
             actions.push(action);
+        }
+    }
+    for (_, path, _, _) in render::TEMPLATE_FILES {
+        if !render::wanted(config, path) && observed.files.contains_key(path) {
+            lsyncd_conf_changed = true;
+            actions.push(Action::RemoveFile {
+                path: path.to_string(),
+            });
         }
     }
     if !observed.excludes_exists {
@@ -470,6 +511,57 @@ pub fn node_plan(
         actions,
         warnings,
     })
+}
+
+/// Adds to a node's plan what its secret files need: in two-environment mode,
+/// the secrets file (receiving side) and password file (sending side) written
+/// from `password` where their digest differs; with the mode off, their removal.
+/// Without a password (none given, none found on the nodes) they are left as they are.
+pub fn add_secret_actions(
+    node_plan: &mut NodePlan,
+    config: &NodeConfig,
+    observed: &Observed,
+    password: Option<&Password>,
+) {
+    let mut secret_actions = Vec::new();
+    for path in crate::layout::SECRET_FILES {
+        let present = observed.secret_digests.get(path);
+        match (&config.link, password) {
+            (Some(_), Some(password)) => {
+                let content = secret_content(path, password);
+                if present != Some(&crate::digest::hex(content.as_bytes())) {
+                    secret_actions.push(Action::WriteSecret {
+                        path: path.to_string(),
+                        password: password.clone(),
+                    });
+                }
+            }
+            (Some(_), None) => {}
+            (None, _) if present.is_some() => secret_actions.push(Action::RemoveFile {
+                path: path.to_string(),
+            }),
+            (None, _) => {}
+        }
+    }
+    if secret_actions.is_empty() {
+        return;
+    }
+    let at = node_plan
+        .actions
+        .iter()
+        .position(|a| a.phase() > Phase::Configure)
+        .unwrap_or(node_plan.actions.len());
+    node_plan.actions.splice(at..at, secret_actions);
+}
+
+/// The content of a secret file: `user:password` for the daemon's secrets file,
+/// the bare password for the pushing side's password file.
+pub fn secret_content(path: &str, password: &Password) -> String {
+    if path == crate::layout::RSYNCD_SECRETS {
+        password.secrets_file()
+    } else {
+        password.password_file()
+    }
 }
 
 /// Makes every node that joins an existing installation wait, before it starts
@@ -594,6 +686,8 @@ mod tests {
             authorized_keys: "ssh-ed25519 ADMIN me@laptop\n".into(),
             excludes_exists: false,
             files: BTreeMap::new(),
+            secret_digests: BTreeMap::new(),
+            rsyncd: None,
             sync_dir: Some(SyncDir {
                 exists: true,
                 dirs: 10,
@@ -762,6 +856,55 @@ mod tests {
             vec![node_plan(&after["n1"], &fresh(), &keys, vec![], vec![]).unwrap()];
         sequence_joins(&mut fresh_plans, &after, &Default::default());
         assert!(fresh_plans[0].actions.contains(&Action::StartLsyncd));
+    }
+
+    #[test]
+    fn secrets_are_written_when_their_digest_differs_and_removed_in_mode_one() {
+        let config = crate::render::tests::linked("/ROOT", &[]);
+        let keys = keys(2);
+        let password = Password::parse("hunter2", "t").unwrap();
+        let mut plan = node_plan(&config, &fresh(), &keys, vec![], vec![]).unwrap();
+        add_secret_actions(&mut plan, &config, &fresh(), Some(&password));
+        let summary: Vec<String> = plan.actions.iter().map(|a| a.to_string()).collect();
+        assert!(summary.contains(&"write etc/rsyncd.conf (new)".to_string()));
+        assert!(summary.contains(
+            &"write etc/rsyncd.secrets (mode 0600; the password is not shown)".to_string()
+        ));
+        let phases: Vec<Phase> = plan.actions.iter().map(Action::phase).collect();
+        assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+        // Neither the printed plan nor its JSON holds the password.
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(!json.contains("hunter2") && !format!("{plan:?}").contains("hunter2"));
+
+        // The same secrets on the node: nothing to write.
+        let mut node = installed(&config, &keys);
+        for path in crate::layout::SECRET_FILES {
+            let digest = crate::digest::hex(secret_content(path, &password).as_bytes());
+            node.secret_digests.insert(path.to_string(), digest);
+        }
+        let mut plan = node_plan(&config, &node, &keys, vec![], vec![]).unwrap();
+        add_secret_actions(&mut plan, &config, &node, Some(&password));
+        assert_eq!(plan.actions, vec![]);
+
+        // Another password: both files are rewritten, nothing else changes.
+        let other = Password::parse("other", "t").unwrap();
+        add_secret_actions(&mut plan, &config, &node, Some(&other));
+        assert_eq!(plan.actions.len(), 2);
+
+        // Back to mode one: the daemon's files go and lsyncd restarts.
+        let mut one = config.clone();
+        one.link = None;
+        let mut plan = node_plan(&one, &node, &keys, vec![], vec![]).unwrap();
+        add_secret_actions(&mut plan, &one, &node, None);
+        for path in ["etc/rsyncd.conf", "etc/rsyncd.secrets", "etc/rsyncd.pass"] {
+            assert!(
+                plan.actions
+                    .contains(&Action::RemoveFile { path: path.into() }),
+                "{path}: {:?}",
+                plan.actions
+            );
+        }
+        assert!(plan.actions.contains(&Action::RestartLsyncd));
     }
 
     #[test]

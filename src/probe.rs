@@ -53,6 +53,11 @@ pub struct Observed {
     /// Rendered files as they are now, by path in the install directory.
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
+    /// SHA-256 of each secret file present (the probe never reads the secrets).
+    #[serde(skip)]
+    pub secret_digests: BTreeMap<String, String>,
+    /// The pid of the rsync daemon of two-environment mode, when it runs.
+    pub rsyncd: Option<u32>,
     pub sync_dir: Option<SyncDir>,
 }
 
@@ -116,6 +121,17 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
                 .map(|path| (path.to_string(), value.clone()))
         })
         .collect();
+    let secret_digests = facts
+        .iter()
+        .filter_map(|(key, value)| {
+            key.strip_prefix("secret:")
+                .map(|path| (path.to_string(), value.trim().to_string()))
+        })
+        .collect();
+    let rsyncd = facts
+        .get("rsyncd")
+        .and_then(|text| text.strip_prefix("running "))
+        .and_then(|pid| pid.trim().parse().ok());
     let sync_dir = sync_dir.map(|dir| SyncDir {
         exists: get("sync_dir") == "yes",
         dirs: number("sync_dirs").unwrap_or(0),
@@ -147,6 +163,8 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         authorized_keys: get("authorized_keys"),
         excludes_exists: facts.contains_key("excludes"),
         files,
+        secret_digests,
+        rsyncd,
         sync_dir,
     })
 }
@@ -255,9 +273,13 @@ mod tests {
             line("state", "{broken"),
             line("file:etc/lsyncd.conf", "settings {}"),
             line("sync_key_pub", "ssh-ed25519 AAAA filesync\n"),
+            line("secret:etc/rsyncd.pass", "abc123\n"),
+            line("rsyncd", "running 77\n"),
         ]
         .concat();
         let observed = parse(&output, None).unwrap();
+        assert_eq!(observed.secret_digests["etc/rsyncd.pass"], "abc123");
+        assert_eq!(observed.rsyncd, Some(77));
         assert_eq!(observed.lsyncd, Lsyncd::Running(1234));
         assert!(observed.is_installed());
         assert!(observed.state.is_none());

@@ -138,6 +138,16 @@ emit_file excludes "$INSTALL/{excludes}"
     for (_, path, _, _) in managed_files() {
         script.push_str(&format!("emit_file file:{path} \"$INSTALL/{path}\"\n"));
     }
+    // Secrets: only their digest leaves the node.
+    for path in layout::SECRET_FILES {
+        script.push_str(&format!(
+            "if [ -f \"$INSTALL/{path}\" ]; then emit secret:{path} \"$(sha256sum <\"$INSTALL/{path}\" | cut -d' ' -f1)\"; fi\n"
+        ));
+    }
+    script.push_str(&format!(
+        "if [ -x \"$INSTALL/{ctl}\" ]; then emit rsyncd \"$(\"$INSTALL/{ctl}\" daemon-status 2>/dev/null)\"; fi\n",
+        ctl = layout::NODE_CTL
+    ));
     if let Some(dir) = sync_dir {
         script.push_str(&format!(
             r#"SYNC={dir}
@@ -210,6 +220,20 @@ pub fn ensure_sync_key(install: &InstallDir, comment: &str) -> Result<String> {
         "set -e\numask 077\nif [ ! -f {key} ]; then ssh-keygen -q -t ed25519 -N '' -C {comment} -f {key} </dev/null >/dev/null; fi\ncat {key}.pub\n",
         key = shell_word(&key)?,
         comment = shell_word(comment)?,
+    ))
+}
+
+/// Removes one file filesync wrote (a file of two-environment mode, when it is off).
+pub fn remove_file(path: &str) -> Result<String> {
+    Ok(format!("rm -f {}\n", shell_word(path)?))
+}
+
+/// Prints the password file of two-environment mode, if the node has one. Its
+/// content travels only on the SSH connection's stdout.
+pub fn read_password(install: &InstallDir) -> Result<String> {
+    Ok(format!(
+        "cat {} 2>/dev/null || true\n",
+        shell_word(&install.join(layout::RSYNCD_PASS))?
     ))
 }
 

@@ -25,7 +25,7 @@ pub struct RenderedFile {
 const PUSH_SCRIPT: &str = "bin/rsync-push";
 
 /// The rendered files: template name, path in the install directory, mode, template text.
-pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 5] = [
+pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 6] = [
     (
         "lsyncd.conf",
         layout::LSYNCD_CONF,
@@ -56,7 +56,19 @@ pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 5] = [
         0o755,
         include_str!("../templates/rsync-push.sh.tera"),
     ),
+    (
+        "rsyncd.conf",
+        layout::RSYNCD_CONF,
+        0o644,
+        include_str!("../templates/rsyncd.conf.tera"),
+    ),
 ];
+
+/// Whether a template's file belongs on a node with this configuration: the rsync
+/// daemon's only in two-environment mode.
+pub fn wanted(config: &NodeConfig, path: &str) -> bool {
+    path != layout::RSYNCD_CONF || config.link.is_some()
+}
 
 fn tera() -> &'static Tera {
     static TERA: OnceLock<Tera> = OnceLock::new();
@@ -69,6 +81,7 @@ fn tera() -> &'static Tera {
         }
         tera.register_filter("lua", lua_filter);
         tera.register_filter("sh", sh_filter);
+        tera.register_filter("rsyncd", rsyncd_filter);
         tera
     })
 }
@@ -95,6 +108,19 @@ fn sh_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
         .map_err(|err| tera::Error::msg(err.to_string()))
 }
 
+/// A value of rsyncd.conf runs to the end of its line, loses surrounding spaces
+/// and expands `%VAR%`: refuse what it cannot hold rather than escape it.
+fn rsyncd_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = string_arg(value, "rsyncd")?;
+    if text.contains('%') || text.chars().any(char::is_control) || text.trim() != text {
+        return Err(tera::Error::msg(format!(
+            "{text:?} cannot be written into rsyncd.conf (it has a %, a control character \
+             or surrounding spaces); two-environment mode needs a sync path without them"
+        )));
+    }
+    Ok(Value::String(text))
+}
+
 #[derive(Serialize)]
 struct Context<'a> {
     version: &'static str,
@@ -119,6 +145,16 @@ struct Context<'a> {
     key_file: String,
     known_hosts_file: String,
     control_dir: String,
+    link: Option<&'a crate::desired::LinkConfig>,
+    rsyncd_conf: &'static str,
+    rsyncd_pid_file: &'static str,
+    rsyncd_pid: String,
+    rsyncd_log: String,
+    secrets_file: String,
+    password_file: String,
+    auth_user: &'static str,
+    daemon_exclude: Option<String>,
+    peer_env_record: &'static str,
 }
 
 /// Every file of the installation on this node, in a stable order.
@@ -148,10 +184,23 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         key_file: install.join(layout::SYNC_KEY),
         known_hosts_file: install.join(layout::KNOWN_HOSTS),
         control_dir: install.control_dir(),
+        link: config.link.as_ref(),
+        rsyncd_conf: layout::RSYNCD_CONF,
+        rsyncd_pid_file: layout::RSYNCD_PID,
+        rsyncd_pid: install.join(layout::RSYNCD_PID),
+        rsyncd_log: install.join(layout::RSYNCD_LOG),
+        secrets_file: install.join(layout::RSYNCD_SECRETS),
+        password_file: install.join(layout::RSYNCD_PASS),
+        auth_user: crate::peer_link::AUTH_USER,
+        daemon_exclude: install
+            .relative_to(&config.source)
+            .map(|dir| format!("{dir}/")),
+        peer_env_record: layout::PEER_ENV_RECORD,
     };
     let context = tera::Context::from_serialize(&context)?;
     TEMPLATE_FILES
         .iter()
+        .filter(|(_, path, _, _)| wanted(config, path))
         .map(|(name, path, mode, _)| {
             let content = tera()
                 .render(name, &context)
@@ -231,7 +280,7 @@ pub fn authorized_key_entry(config: &NodeConfig, pusher: &str, key: &str) -> Res
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::desired::node_configs;
     use crate::desired::tests::{env, facts, settings};
@@ -259,6 +308,60 @@ mod tests {
         for f in &files {
             insta::assert_snapshot!(format!("mesh_{}", f.path.replace('/', "_")), f.content);
         }
+    }
+
+    pub(crate) fn linked(path: &str, allow: &[&str]) -> NodeConfig {
+        let env = env(2);
+        let mut settings = settings(path, Topology::Mesh);
+        settings.link = Some(crate::peer_link::PeerLink {
+            peer: crate::peer_link::parse_peer("10.2.0.11").unwrap(),
+            allow: allow.iter().map(|a| a.to_string()).collect(),
+            peer_env: None,
+        });
+        node_configs(&env, &settings, &env.nodes, &facts(&env))
+            .remove("n1")
+            .unwrap()
+    }
+
+    #[test]
+    fn renders_the_daemon_and_the_push_to_the_other_environment() {
+        let files = files(&linked("/ROOT/wp-content", &["10.2.0.0/24", "10.2.1.5"])).unwrap();
+        let conf = file(&files, layout::RSYNCD_CONF);
+        insta::assert_snapshot!("linked_rsyncd.conf", conf);
+        assert!(conf.contains("hosts allow = 10.2.0.0/24 10.2.1.5\n    hosts deny = *\n"));
+        assert!(conf.contains("\nuid = root\n"));
+        let lsyncd = file(&files, layout::LSYNCD_CONF);
+        insta::assert_snapshot!("linked_lsyncd.conf", lsyncd);
+        assert!(lsyncd.contains("password_file = \"/var/www/webroot/lsyncd/etc/rsyncd.pass\","));
+        let ctl = file(&files, layout::NODE_CTL);
+        insta::assert_snapshot!("linked_node-ctl", ctl);
+        assert!(ctl.contains("rsync --daemon --config=\"$INSTALL/etc/rsyncd.conf\""));
+    }
+
+    #[test]
+    fn an_open_daemon_has_no_host_list_and_mode_one_has_no_daemon() {
+        let files = files(&linked("/", &[])).unwrap();
+        let conf = file(&files, layout::RSYNCD_CONF);
+        assert!(!conf.contains("hosts allow"));
+        // Syncing the whole webroot: the daemon refuses writes into the install dir.
+        assert!(conf.contains("    exclude = /lsyncd/\n"), "{conf}");
+        let one = files_of(&config("/ROOT", Topology::Mesh));
+        assert!(!one.iter().any(|f| f.path == layout::RSYNCD_CONF));
+        assert!(!file(&one, layout::NODE_CTL).contains("rsync --daemon --config"));
+    }
+
+    #[test]
+    fn a_path_rsyncd_conf_cannot_hold_is_refused_in_mode_two_only() {
+        let err = files(&linked("/ROOT/100%", &[])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot be written into rsyncd.conf"),
+            "{err:#}"
+        );
+        assert!(files(&config("/ROOT/100%", Topology::Mesh)).is_ok());
+    }
+
+    fn files_of(config: &NodeConfig) -> Vec<RenderedFile> {
+        files(config).unwrap()
     }
 
     #[test]

@@ -192,6 +192,9 @@ pub struct Settings {
     pub path: SyncPath,
     pub delay: Delay,
     pub topology: Topology,
+    /// Two-environment mode: the link to the other environment; `None` in mode one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::peer_link::PeerLink>,
 }
 
 #[cfg(test)]
@@ -287,6 +290,7 @@ mod tests {
             path: SyncPath::parse("/ROOT/it's", WEBROOT).unwrap(),
             delay: "5".parse().unwrap(),
             topology: Topology::Ring,
+            link: None,
         };
         let json = serde_json::to_string(&settings).unwrap();
         assert_eq!(json, r#"{"path":"/ROOT/it's","delay":5,"topology":"ring"}"#);

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::settings::{Delay, Mode, SyncPath};
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input, MultiSelect, Select};
+use dialoguer::{Confirm, Input, MultiSelect, Password as HiddenInput, Select};
 use std::io::IsTerminal;
 
 /// Prompts are allowed: a terminal on stdin and stderr, and no `--yes`.
@@ -92,4 +92,33 @@ pub fn confirm(prompt: &str) -> Result<bool> {
         .default(true)
         .interact()
         .map_err(prompt_error)
+}
+
+/// The IP address (or host name) of a node of the other environment, with an
+/// optional rsync daemon port.
+pub fn peer() -> Result<crate::inventory::PeerAddress> {
+    let raw = Input::<String>::with_theme(&theme())
+        .with_prompt("IP of a node in the second environment")
+        .validate_with(|raw: &String| {
+            crate::peer_link::parse_peer(raw)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .interact_text()
+        .map_err(prompt_error)?;
+    crate::peer_link::parse_peer(&raw)
+}
+
+/// The link's password, hidden, asked twice; empty: `None` (generate one).
+pub fn password() -> Result<Option<crate::password::Password>> {
+    let raw = HiddenInput::with_theme(&theme())
+        .with_prompt("Password (the same on both environments; empty: generate one)")
+        .with_confirmation("Repeat the password", "the two entries differ")
+        .allow_empty_password(true)
+        .interact()
+        .map_err(prompt_error)?;
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    crate::password::Password::parse(&raw, "entered").map(Some)
 }

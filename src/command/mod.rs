@@ -4,6 +4,7 @@
 
 pub mod completions;
 pub mod install;
+pub mod link;
 pub mod logs;
 pub mod nodes;
 pub mod reconcile;

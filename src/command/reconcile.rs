@@ -19,6 +19,7 @@ pub async fn reconcile(global: &Global, env: &Environment, intent: Intent) -> Re
         ask: false,
         intent,
         purpose: Purpose::Reconcile,
+        password: None,
     };
     converge::converge(global, request).await
 }

@@ -24,6 +24,19 @@ pub struct PeerStatus {
     pub exit_code: Option<i32>,
 }
 
+/// Two-environment mode: this node's side of the link to the other environment.
+#[derive(Debug, Serialize)]
+pub struct LinkStatus {
+    /// Where this node pushes, `host:port`.
+    pub peer: String,
+    /// The pid of this node's rsync daemon (receiving the other side's pushes).
+    pub daemon: Option<u32>,
+    pub last_push: Option<u64>,
+    pub exit_code: Option<i32>,
+    /// Why the last push failed, in words, when it did.
+    pub failure: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct NodeStatus {
     pub node: String,
@@ -35,6 +48,8 @@ pub struct NodeStatus {
     pub drifted_files: Vec<String>,
     pub settings: Option<Settings>,
     pub peers: Vec<PeerStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkStatus>,
     pub recent_errors: Vec<String>,
 }
 
@@ -99,6 +114,7 @@ fn unreachable_status(name: &str, fleet: &Fleet) -> NodeStatus {
         drifted_files: vec![],
         settings: None,
         peers: vec![],
+        link: None,
         recent_errors: vec![],
     }
 }
@@ -141,7 +157,7 @@ pub fn node_status(
         for peer in state.map(|s| s.targets.clone()).unwrap_or_default() {
             let alias = desired::alias(&peer);
             let (last_push, exit_code) = match pushes.get(&alias) {
-                Some((at, code)) => (Some(*at), Some(*code)),
+                Some((at, code, _)) => (Some(*at), Some(*code)),
                 None => (None, None),
             };
             if let Some(code) = exit_code.filter(|code| *code != 0) {
@@ -158,6 +174,10 @@ pub fn node_status(
             });
         }
     }
+    let link = state
+        .filter(|_| installed)
+        .and_then(|s| s.settings.link.as_ref())
+        .map(|link| link_status(&link.peer.to_string(), seen, &pushes, now, &mut problems));
     NodeStatus {
         node: name.to_string(),
         healthy: problems.is_empty(),
@@ -168,6 +188,7 @@ pub fn node_status(
         drifted_files,
         settings: state.map(|s| s.settings.clone()),
         peers,
+        link,
         recent_errors,
     }
 }
@@ -201,8 +222,54 @@ pub fn blame_receivers(statuses: &mut [NodeStatus]) {
     }
 }
 
-/// `alias epoch code` lines, then `--`, then recent error lines of lsyncd's log.
-fn parse_report(report: &str) -> (BTreeMap<String, (u64, i32)>, Vec<String>) {
+/// The link's status on one node, adding its problems to `problems`.
+fn link_status(
+    peer: &str,
+    seen: &Observed,
+    pushes: &BTreeMap<String, Push>,
+    now: u64,
+    problems: &mut Vec<String>,
+) -> LinkStatus {
+    if seen.rsyncd.is_none() {
+        problems.push(
+            "the rsync daemon that receives the other environment's pushes is not running"
+                .to_string(),
+        );
+    }
+    let record = pushes.get(crate::layout::PEER_ENV_RECORD);
+    let failure = record
+        .filter(|(_, code, _)| *code != 0)
+        .map(|(_, code, class)| match class.as_deref() {
+            Some("auth") => "authentication failed at the peer: the two environments were \
+                             installed with different passwords; reinstall one side with the \
+                             other's (--password-file)"
+                .to_string(),
+            Some("module") => "the peer has no module for this sync path: install the other \
+                               environment with the same --path"
+                .to_string(),
+            _ => format!("{} (rsync exit {code})", rsync_exit_meaning(*code)),
+        });
+    if let (Some(failure), Some((at, _, _))) = (&failure, record) {
+        problems.push(format!(
+            "last push to the other environment ({peer}) failed {} s ago: {failure}",
+            now.saturating_sub(*at)
+        ));
+    }
+    LinkStatus {
+        peer: peer.to_string(),
+        daemon: seen.rsyncd,
+        last_push: record.map(|(at, _, _)| *at),
+        exit_code: record.map(|(_, code, _)| *code),
+        failure,
+    }
+}
+
+/// The last push to one peer: when it ended, rsync's exit code, and the class of
+/// its error when the push wrapper recognized one (`auth`, `module`).
+type Push = (u64, i32, Option<String>);
+
+/// `alias epoch code [class]` lines, then `--`, then recent error lines of lsyncd's log.
+fn parse_report(report: &str) -> (BTreeMap<String, Push>, Vec<String>) {
     let (pushes, errors) = report.split_once("--\n").unwrap_or((report, ""));
     let pushes = pushes
         .lines()
@@ -211,7 +278,8 @@ fn parse_report(report: &str) -> (BTreeMap<String, (u64, i32)>, Vec<String>) {
             let alias = fields.next()?.to_string();
             let at = fields.next()?.parse().ok()?;
             let code = fields.next()?.parse().ok()?;
-            Some((alias, (at, code)))
+            let class = fields.next().map(str::to_string);
+            Some((alias, (at, code, class)))
         })
         .collect();
     let errors = errors.lines().map(str::to_string).collect();
@@ -222,6 +290,7 @@ fn parse_report(report: &str) -> (BTreeMap<String, (u64, i32)>, Vec<String>) {
 pub fn rsync_exit_meaning(code: i32) -> &'static str {
     match code {
         255 => "could not connect to the peer over SSH",
+        5 => "the peer's rsync daemon refused the session",
         10 | 35 => "connection error",
         11 => "file I/O error on the peer (disk full?)",
         12 => "protocol error (the peer refused the transfer or its disk is full)",
@@ -268,6 +337,25 @@ fn render(statuses: &[NodeStatus], now: u64) -> String {
             };
             out.push_str(&format!("  -> {}: {line}\n", peer.peer));
         }
+        if let Some(link) = &status.link {
+            let push = match (link.last_push, &link.failure) {
+                (Some(at), None) => format!("last push ok {} s ago", now.saturating_sub(at)),
+                (Some(at), Some(_)) => format!(
+                    "last push FAILED {} s ago (rsync exit {})",
+                    now.saturating_sub(at),
+                    link.exit_code.unwrap_or_default()
+                ),
+                (None, _) => "no push yet".to_string(),
+            };
+            let daemon = match link.daemon {
+                Some(pid) => format!("rsync daemon running (pid {pid})"),
+                None => "rsync daemon STOPPED".to_string(),
+            };
+            out.push_str(&format!(
+                "  => other environment ({}): {push}; {daemon}\n",
+                link.peer
+            ));
+        }
         for problem in &status.problems {
             out.push_str(&format!("  ! {problem}\n"));
         }
@@ -286,8 +374,8 @@ mod tests {
     fn report_lines_give_last_push_per_peer_and_errors() {
         let (pushes, errors) =
             parse_report("filesync-n2 1700000000 0\nfilesync-n3 1700000005 255\n--\nError: x\n");
-        assert_eq!(pushes["filesync-n2"], (1700000000, 0));
-        assert_eq!(pushes["filesync-n3"], (1700000005, 255));
+        assert_eq!(pushes["filesync-n2"], (1700000000, 0, None));
+        assert_eq!(pushes["filesync-n3"], (1700000005, 255, None));
         assert_eq!(errors, ["Error: x"]);
     }
 
@@ -352,6 +440,7 @@ mod tests {
             settings: None,
             peers,
             recent_errors: vec![],
+            link: None,
         };
         let push = |peer: &str, code: i32| PeerStatus {
             peer: peer.into(),
@@ -373,6 +462,42 @@ mod tests {
               (rsync exit 11)"
             ]
         );
+    }
+
+    #[test]
+    fn a_wrong_password_at_the_peer_is_named_as_such() {
+        let install = InstallDir::under_webroot("/var/www/webroot");
+        let mut linked = installed_node();
+        let state_json = r#"{"format":1,"filesync_version":"x","env":"e","node":"n1",
+            "settings":{"path":"/ROOT","delay":1,"topology":"mesh",
+              "link":{"peer":{"host":"10.2.0.11","port":7755},"allow":[]}},
+            "targets":[],"pushers":[],"files":{}}"#;
+        linked.state = Some(crate::state::NodeState::from_json(state_json).unwrap());
+        linked.rsyncd = Some(7);
+        let status = node_status("n1", &install, &linked, "peer-env 95 5 auth\n--\n", 100);
+        assert!(!status.healthy);
+        assert!(
+            status.problems[0].contains("authentication failed at the peer"),
+            "{:?}",
+            status.problems
+        );
+        let link = status.link.as_ref().unwrap();
+        assert_eq!(
+            (link.peer.as_str(), link.exit_code),
+            ("10.2.0.11:7755", Some(5))
+        );
+        let text = render(&[status], 100);
+        assert!(
+            text.contains("last push FAILED 5 s ago (rsync exit 5)"),
+            "{text}"
+        );
+        assert!(text.contains("  ! last push to the other environment (10.2.0.11:7755) failed 5 s ago: authentication failed at the peer"), "{text}");
+
+        let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n", 100);
+        assert!(status.healthy, "{:?}", status.problems);
+        linked.rsyncd = None;
+        let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n", 100);
+        assert!(status.problems[0].contains("rsync daemon"));
     }
 
     #[test]

@@ -122,6 +122,7 @@ async fn repair(
         ask: false,
         intent: Intent::Apply,
         purpose: Purpose::Repair,
+        password: None,
     };
     converge::converge(global, request).await?;
     let deadline = Instant::now() + REPAIR_TIMEOUT;

@@ -95,19 +95,6 @@ fn without_a_terminal_a_missing_setting_names_its_flag() {
 }
 
 #[test]
-fn two_environment_mode_is_refused_as_not_available_yet() {
-    let (_dir, mut cmd) = filesync(INVENTORY);
-    cmd.args([
-        "install", "--env", "prod", "--mode", "two", "--path", "/ROOT", "--yes",
-    ])
-    .assert()
-    .code(3)
-    .stderr(predicate::str::contains(
-        "two-environment mode is not available yet",
-    ));
-}
-
-#[test]
 fn uninstall_without_a_terminal_needs_yes() {
     let (_dir, mut cmd) = filesync(INVENTORY);
     cmd.args(["uninstall", "--env", "prod"])
@@ -159,4 +146,52 @@ fn completions_and_man_page_are_generated() {
         .assert()
         .success()
         .stdout(predicate::str::contains(".TH filesync"));
+}
+
+#[test]
+fn link_flags_without_mode_two_and_the_ssh_transport_are_refused_before_any_connection() {
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args([
+        "install",
+        "--env",
+        "prod",
+        "--path",
+        "/ROOT",
+        "--yes",
+        "--mode",
+        "one",
+        "--peer",
+        "10.0.2.11",
+    ])
+    .assert()
+    .code(3)
+    .stderr(predicate::str::contains("only apply to two environments"));
+
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args([
+        "install",
+        "--env",
+        "prod",
+        "--path",
+        "/ROOT",
+        "--yes",
+        "--peer",
+        "10.0.2.11",
+        "--peer-transport",
+        "ssh",
+    ])
+    .assert()
+    .code(3)
+    .stderr(predicate::str::contains(
+        "--peer-transport ssh is not available yet",
+    ))
+    .stderr(predicate::str::contains("Hint:"));
+
+    let (_dir, mut cmd) = filesync(INVENTORY);
+    cmd.args([
+        "install", "--env", "prod", "--path", "/ROOT", "--yes", "--mode", "two",
+    ])
+    .assert()
+    .code(3)
+    .stderr(predicate::str::contains("--peer HOST[:PORT]"));
 }

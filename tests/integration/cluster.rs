@@ -14,7 +14,8 @@ pub struct Cluster {
     pub inventory: PathBuf,
     pub ssh_config: PathBuf,
     pub dir: PathBuf,
-    _serial: MutexGuard<'static, ()>,
+    /// Held by one cluster of the test (both of a pair share it).
+    _serial: Option<MutexGuard<'static, ()>>,
 }
 
 fn script() -> PathBuf {
@@ -36,6 +37,31 @@ impl Cluster {
         let serial = SERIAL
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::start(name, nodes, subnet, false, Some(serial))
+    }
+
+    /// Two clusters on their own subnets whose nodes reach each other through the
+    /// host (two environments). The second is torn down first.
+    pub fn up_pair(
+        (a, a_subnet): (&str, u8),
+        (b, b_subnet): (&str, u8),
+        nodes: usize,
+    ) -> Option<(Cluster, Cluster)> {
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = Self::start(a, nodes, a_subnet, true, Some(serial))?;
+        let second = Self::start(b, nodes, b_subnet, true, None)?;
+        Some((first, second))
+    }
+
+    fn start(
+        name: &str,
+        nodes: usize,
+        subnet: u8,
+        routed: bool,
+        serial: Option<MutexGuard<'static, ()>>,
+    ) -> Option<Cluster> {
         let check = testbed(&["check"]);
         if !check.status.success() {
             let reason = String::from_utf8_lossy(&check.stderr).trim().to_string();
@@ -46,15 +72,12 @@ impl Cluster {
             return None;
         }
         let subnet = format!("10.213.{subnet}");
-        let output = testbed(&[
-            "up",
-            "--name",
-            name,
-            "--nodes",
-            &nodes.to_string(),
-            "--subnet",
-            &subnet,
-        ]);
+        let nodes = nodes.to_string();
+        let mut args = vec!["up", "--name", name, "--nodes", &nodes, "--subnet", &subnet];
+        if routed {
+            args.push("--routed");
+        }
+        let output = testbed(&args);
         assert!(
             output.status.success(),
             "testbed up failed: {}",

@@ -1,6 +1,6 @@
 //! Integration tests, compiled into one test binary: the command line without a
 //! cluster (`cli`), and end to end on the simulated cluster of `testbed/cluster`
-//! (`e2e`, `wizard`).
+//! (`e2e`, `wizard`, `twoenv`).
 
 mod cli;
 mod cluster;
@@ -11,5 +11,6 @@ mod manifests;
 mod platform;
 mod reconcile;
 mod security;
+mod twoenv;
 mod verify;
 mod wizard;

@@ -105,3 +105,59 @@ fn the_wizard_asks_for_every_missing_setting_and_installs() {
             == Some("wizard")
     }));
 }
+
+#[test]
+fn the_wizard_asks_for_the_peer_and_a_hidden_confirmed_password_in_mode_two() {
+    let Some(cluster) = Cluster::up("tew", 2, 45) else {
+        return;
+    };
+    let command = format!(
+        "env -u FILESYNC_PASSWORD FILESYNC_INVENTORY={} FILESYNC_SSH_CONFIG={} {} install; echo EXIT=$?; sleep 60",
+        cluster.inventory.display(),
+        cluster.ssh_config.display(),
+        env!("CARGO_BIN_EXE_filesync"),
+    );
+    let tmux = Tmux::start("filesync-wizard-two-test", &command);
+    tmux.answer("Synchronization mode", &["Down", "Enter"]);
+    tmux.answer("Environment", &["Enter"]);
+    tmux.answer("Nodes", &["Enter"]);
+    // No node answers there: this environment must still install and sync.
+    tmux.answer(
+        "IP of a node in the second environment",
+        &["10.213.46.11", "Enter"],
+    );
+    // `-l`: the password is typed as literal text, then Enter as a key.
+    tmux.answer("Password (the same", &["-l", "typed-secret-42"]);
+    tmux.answer("Password (the same", &["Enter"]);
+    tmux.answer("Repeat the password", &["-l", "typed-secret-42"]);
+    tmux.answer("Repeat the password", &["Enter"]);
+    tmux.answer("Sync path", &["/ROOT/wp-content", "Enter"]);
+    tmux.answer("Sync delay", &["BSpace", "BSpace", "1", "Enter"]);
+    tmux.answer("Apply this plan?", &["y"]);
+    assert!(
+        eventually(Duration::from_secs(60), || tmux.screen().contains("EXIT=")),
+        "install did not finish:\n{}",
+        tmux.screen()
+    );
+    let screen = tmux.screen();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains("typed-secret-42"),
+        "the password was shown:\n{screen}"
+    );
+    assert!(
+        screen.contains("rsync daemon of 10.213.46.11:7755"),
+        "{screen}"
+    );
+    for node in ["n1", "n2"] {
+        let pass = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+        assert_eq!(pass, "typed-secret-42\n");
+    }
+    std::fs::write(cluster.synced("n1").join("w2.txt"), "two").unwrap();
+    assert!(eventually(Duration::from_secs(15), || {
+        std::fs::read_to_string(cluster.synced("n2").join("w2.txt"))
+            .ok()
+            .as_deref()
+            == Some("two")
+    }));
+}

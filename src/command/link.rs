@@ -1,0 +1,235 @@
+//! The two-environment part of `install` and `plan`: turns the link flags (or
+//! the wizard's answers) into validated `PeerLink`s for one or both sides,
+//! checks addresses (the peer resolves and is not one of the environment's own
+//! nodes), and chooses the password (given, already installed, or generated).
+//! Every check runs before any node is changed.
+
+use crate::cli::{Global, SettingsArgs};
+use crate::error::{Error, Result};
+use crate::fleet::Fleet;
+use crate::inventory::{Environment, Node, PeerAddress};
+use crate::layout::InstallDir;
+use crate::password::Password;
+use crate::peer_link::{self, PeerLink, Transport};
+use crate::wizard;
+use std::net::IpAddr;
+
+/// The environment variable that may hold the password.
+pub const PASSWORD_VAR: &str = "FILESYNC_PASSWORD";
+
+/// The link of this environment, and of the other one when `--peer-env` installs both.
+pub struct Links {
+    pub own: PeerLink,
+    pub other: Option<(Environment, PeerLink)>,
+}
+
+/// Where the password came from, so that a generated one is shown once.
+pub struct Chosen {
+    pub password: Password,
+    pub generated: bool,
+}
+
+/// The links to install, from the flags, the inventory and (if allowed) the wizard.
+pub async fn links(
+    env: &Environment,
+    nodes: &[Node],
+    other_env: Option<Environment>,
+    args: &SettingsArgs,
+    ask: bool,
+) -> Result<Links> {
+    if args.peer_transport == Some(Transport::Ssh) {
+        return Err(Error::Unsupported {
+            what: "--peer-transport ssh".into(),
+            hint: "use the rsync daemon transport (the default) over a network you trust, or a \
+                   VPN between the environments; see the README on when to prefer SSH"
+                .into(),
+        });
+    }
+    let mut allow = args
+        .allow
+        .iter()
+        .flatten()
+        .map(|raw| peer_link::parse_allow(raw))
+        .collect::<Result<Vec<_>>>()?;
+    if other_env
+        .as_ref()
+        .is_some_and(|other| other.name == env.name)
+    {
+        return Err(Error::InvalidLink {
+            setting: "--peer-env".into(),
+            reason: format!("{:?} is the environment being installed", env.name),
+            hint: "--peer-env names the other environment of the inventory".into(),
+        });
+    }
+    let own_ips = node_ips(nodes).await;
+    let peer = match (&args.peer, &other_env) {
+        (Some(raw), _) => peer_link::parse_peer(raw)?,
+        (None, Some(other)) => first_node(other)?,
+        (None, None) if ask => wizard::peer()?,
+        (None, None) => {
+            return Err(Error::MissingSetting {
+                what: "the other environment's node (mode two)".into(),
+                flag: "--peer HOST[:PORT], or --peer-env NAME when both environments are in \
+                       the inventory"
+                    .into(),
+            })
+        }
+    };
+    let peer_ips = resolve(&peer.host, peer.port)
+        .await
+        .map_err(|reason| peer_link::unresolvable(&peer.host, &reason))?;
+    peer_link::check_not_own_node(&peer.to_string(), &peer_ips, &own_ips)?;
+
+    let other = match other_env {
+        Some(other) => {
+            let other_nodes = other.select(None)?;
+            let other_ips = node_ips(&other_nodes).await;
+            for ip in other_ips.iter().flat_map(|(_, ips)| ips) {
+                push_unique(&mut allow, ip.to_string());
+            }
+            let mut back_allow = Vec::new();
+            for ip in own_ips.iter().flat_map(|(_, ips)| ips) {
+                push_unique(&mut back_allow, ip.to_string());
+            }
+            let back = PeerLink {
+                peer: PeerAddress {
+                    host: first_node(env)?.host,
+                    port: peer.port,
+                },
+                allow: back_allow,
+                peer_env: Some(env.name.clone()),
+            };
+            Some((other, back))
+        }
+        None => None,
+    };
+    let own = PeerLink {
+        peer,
+        allow,
+        peer_env: other.as_ref().map(|(other, _)| other.name.clone()),
+    };
+    Ok(Links { own, other })
+}
+
+/// The password: `--password-file`, else FILESYNC_PASSWORD, else (in a terminal)
+/// asked; `None` when none was given (then: the installed one, or generated).
+pub fn given_password(args: &SettingsArgs, ask: bool) -> Result<Option<Password>> {
+    if let Some(path) = &args.password_file {
+        return Password::from_file(path).map(Some);
+    }
+    if let Some(value) = std::env::var_os(PASSWORD_VAR) {
+        let value = value.into_string().map_err(|_| Error::InvalidLink {
+            setting: PASSWORD_VAR.into(),
+            reason: "it is not valid UTF-8".into(),
+            hint: "use a password of printable characters".into(),
+        })?;
+        return Password::parse(&value, PASSWORD_VAR).map(Some);
+    }
+    if ask {
+        return wizard::password();
+    }
+    Ok(None)
+}
+
+/// The password to install: the given one, else the one on the environment's
+/// nodes, else a new one.
+pub async fn choose_password(
+    global: &Global,
+    env: &Environment,
+    nodes: &[Node],
+    given: Option<Password>,
+) -> Result<Chosen> {
+    if let Some(password) = given {
+        return Ok(Chosen {
+            password,
+            generated: false,
+        });
+    }
+    let fleet = Fleet::connect_for(global, nodes).await?;
+    let installed =
+        crate::converge::installed_password(&fleet, &InstallDir::under_webroot(&env.webroot)).await;
+    fleet.close().await;
+    Ok(match installed {
+        Some(password) => Chosen {
+            password,
+            generated: false,
+        },
+        None => Chosen {
+            password: Password::generate()?,
+            generated: true,
+        },
+    })
+}
+
+/// Says on stderr (never stdout, a log or JSON) what was generated, once.
+pub fn announce_generated(password: &Password, both_sides: bool) {
+    let other = if both_sides {
+        "Both environments were installed with it; keep it to reinstall either side"
+    } else {
+        "The other environment must be installed with the same password"
+    };
+    eprintln!(
+        "\nGenerated the password of the link between the environments (shown only now):\n\n    \
+         {}\n\n{other}: save it in a file only you can read (chmod 600 FILE) and give \
+         --password-file FILE, or set {PASSWORD_VAR}.\n",
+        password.reveal()
+    );
+}
+
+/// Warns when the daemons accept pushes from any address.
+pub fn warn_if_open(link: &PeerLink, env: &str) {
+    if link.allow.is_empty() {
+        eprintln!(
+            "warning: the rsync daemons of {env} will accept connections on port {} from any \
+             address, protected only by the password (sent over an unencrypted protocol): give \
+             --allow with the other environment's addresses, or --peer-env when both \
+             environments are in the inventory",
+            link.peer.port
+        );
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, value: String) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
+}
+
+/// The node of an environment the other one pushes to: its first node.
+fn first_node(env: &Environment) -> Result<PeerAddress> {
+    let node = env.nodes.first().ok_or_else(|| Error::NoNodes {
+        env: env.name.clone(),
+    })?;
+    Ok(PeerAddress {
+        host: node.address.host.clone(),
+        port: peer_link::DEFAULT_PORT,
+    })
+}
+
+/// The addresses each node's address resolves to (unresolvable: none).
+async fn node_ips(nodes: &[Node]) -> Vec<(String, Vec<IpAddr>)> {
+    let mut out = Vec::new();
+    for node in nodes {
+        let ips = resolve(&node.address.host, node.address.port)
+            .await
+            .unwrap_or_default();
+        out.push((node.name.clone(), ips));
+    }
+    out
+}
+
+async fn resolve(host: &str, port: u16) -> std::result::Result<Vec<IpAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|err| err.to_string())?;
+    let mut ips: Vec<IpAddr> = addrs.map(|addr| addr.ip()).collect();
+    ips.sort();
+    ips.dedup();
+    if ips.is_empty() {
+        return Err("no address".into());
+    }
+    Ok(ips)
+}

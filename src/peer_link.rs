@@ -1,0 +1,246 @@
+//! The link between two environments ("two-environment mode"): the node of the
+//! other environment this one pushes to (its rsync daemon), which addresses may
+//! push here, and the daemon module both sides share. Pure: parsing and
+//! validation only; resolving host names is the caller's job. Never holds the
+//! password (see `password`).
+
+use crate::error::{Error, Result};
+use crate::inventory::PeerAddress;
+use crate::settings::SyncPath;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// The reference add-on's rsync daemon port.
+pub const DEFAULT_PORT: u16 = 7755;
+/// The user the pushing side authenticates as at the peer's rsync daemon.
+pub const AUTH_USER: &str = "filesync";
+
+/// How the cross-environment traffic travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Transport {
+    /// The peer's rsync daemon (TCP 7755 by default, password, not encrypted).
+    #[default]
+    Daemon,
+    /// rsync over SSH (encrypted). Not available yet.
+    Ssh,
+}
+
+/// The link settings of one environment. Stored in the nodes' state (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerLink {
+    /// The node of the other environment that receives this environment's
+    /// changes; its rsync daemon listens on `peer.port`, and so does this side's.
+    pub peer: PeerAddress,
+    /// Addresses or CIDR blocks allowed to push to this environment's daemons;
+    /// empty: any address (only the password protects the daemon).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// The other environment, when both are in the inventory (`--peer-env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_env: Option<String>,
+}
+
+impl PeerLink {
+    /// The rsync daemon URL this environment pushes to, with the auth user.
+    pub fn url(&self, path: &SyncPath) -> String {
+        let host = if self.peer.host.contains(':') {
+            format!("[{}]", self.peer.host)
+        } else {
+            self.peer.host.clone()
+        };
+        format!(
+            "rsync://{AUTH_USER}@{host}:{}/{}/",
+            self.peer.port,
+            module(path)
+        )
+    }
+}
+
+/// The daemon module of an installation: named after the synced path, which
+/// both environments must share, so that each side knows the other's module
+/// without being told (a different path gives "unknown module" at the peer).
+pub fn module(path: &SyncPath) -> String {
+    format!(
+        "filesync-{}",
+        &crate::digest::hex(path.as_str().as_bytes())[..12]
+    )
+}
+
+fn invalid(setting: &str, reason: String, hint: &str) -> Error {
+    Error::InvalidLink {
+        setting: setting.to_string(),
+        reason,
+        hint: hint.to_string(),
+    }
+}
+
+const PEER_HINT: &str = "--peer takes the IP address or host name of one node of the other \
+                         environment, optionally with the rsync daemon port: --peer 10.0.2.11 or \
+                         --peer 10.0.2.11:7755";
+
+/// Parses `HOST[:PORT]` (`[v6addr]:port` for IPv6); the port defaults to 7755.
+/// The host is an IP address or a syntactically valid host name.
+pub fn parse_peer(raw: &str) -> Result<PeerAddress> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(invalid("--peer", "it is empty".into(), PEER_HINT));
+    }
+    let (host, port) = crate::inventory::split_host_port(raw)
+        .map_err(|reason| invalid("--peer", reason, PEER_HINT))?;
+    if host.parse::<IpAddr>().is_err() && !is_host_name(&host) {
+        return Err(invalid(
+            "--peer",
+            format!("{host:?} is neither an IP address nor a host name"),
+            PEER_HINT,
+        ));
+    }
+    Ok(PeerAddress {
+        host,
+        port: port.unwrap_or(DEFAULT_PORT),
+    })
+}
+
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Parses one `--allow` entry: an IP address or a CIDR block, normalized.
+pub fn parse_allow(raw: &str) -> Result<String> {
+    const HINT: &str = "--allow takes IP addresses or CIDR blocks of the other environment's \
+                        nodes, separated by commas: --allow 10.0.2.0/24,192.0.2.7";
+    let raw = raw.trim();
+    let (addr, prefix) = match raw.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (raw, None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        invalid(
+            "--allow",
+            format!("{raw:?} is not an IP address or CIDR block"),
+            HINT,
+        )
+    })?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match prefix {
+        None => Ok(ip.to_string()),
+        Some(prefix) => match prefix.parse::<u8>() {
+            Ok(bits) if bits <= max => Ok(format!("{ip}/{bits}")),
+            _ => Err(invalid(
+                "--allow",
+                format!("{raw:?}: the prefix length must be 0 to {max}"),
+                HINT,
+            )),
+        },
+    }
+}
+
+/// Refuses a peer that is one of this environment's own nodes: `peer_ips` are the
+/// addresses the peer resolves to, `own` the environment's nodes with theirs.
+pub fn check_not_own_node(
+    peer: &str,
+    peer_ips: &[IpAddr],
+    own: &[(String, Vec<IpAddr>)],
+) -> Result<()> {
+    for (node, ips) in own {
+        if ips.iter().any(|ip| peer_ips.contains(ip)) {
+            return Err(invalid(
+                "--peer",
+                format!("{peer} is node {node} of this environment itself"),
+                "--peer must be a node of the other environment; each environment's own \
+                 nodes already sync with each other",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The error for a peer host name that does not resolve.
+pub fn unresolvable(host: &str, reason: &str) -> Error {
+    invalid(
+        "--peer",
+        format!("{host:?} does not resolve to an address ({reason})"),
+        PEER_HINT,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_takes_an_ip_or_host_name_with_an_optional_port() {
+        let peer = parse_peer("10.0.2.11").unwrap();
+        assert_eq!((peer.host.as_str(), peer.port), ("10.0.2.11", 7755));
+        let peer = parse_peer("web1.example.com:8730").unwrap();
+        assert_eq!((peer.host.as_str(), peer.port), ("web1.example.com", 8730));
+        let peer = parse_peer("[fd00::2]:9000").unwrap();
+        assert_eq!((peer.host.as_str(), peer.port), ("fd00::2", 9000));
+    }
+
+    #[test]
+    fn peer_refuses_bad_hosts_and_ports_out_of_range() {
+        for (raw, why) in [
+            ("", "empty"),
+            ("10.0.2.11:0", "port"),
+            ("10.0.2.11:65536", "port"),
+            ("10.0.2.11:http", "port"),
+            ("bad host", "host name"),
+            ("-x.example", "host name"),
+            ("a..b", "host name"),
+            ("$(id)", "host name"),
+        ] {
+            let err = parse_peer(raw).unwrap_err();
+            assert!(err.to_string().contains(why), "{raw:?}: {err}");
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+            assert!(err.hint().unwrap().contains("--peer"));
+        }
+    }
+
+    #[test]
+    fn allow_takes_addresses_and_cidr_blocks() {
+        assert_eq!(parse_allow(" 10.0.2.0/24").unwrap(), "10.0.2.0/24");
+        assert_eq!(parse_allow("192.0.2.7").unwrap(), "192.0.2.7");
+        assert_eq!(parse_allow("fd00::/64").unwrap(), "fd00::/64");
+        assert!(parse_allow("10.0.2.0/33").is_err());
+        assert!(parse_allow("10.0.2/24").is_err());
+        assert!(parse_allow("everyone").is_err());
+    }
+
+    #[test]
+    fn the_module_depends_only_on_the_synced_path() {
+        let a = SyncPath::parse("/ROOT/wp-content", "/var/www/webroot").unwrap();
+        let b = SyncPath::parse("/ROOT/images", "/var/www/webroot").unwrap();
+        assert_eq!(module(&a), module(&a.clone()));
+        assert_ne!(module(&a), module(&b));
+        assert!(module(&a).starts_with("filesync-") && module(&a).len() == 21);
+        let link = PeerLink {
+            peer: parse_peer("[fd00::2]").unwrap(),
+            allow: vec![],
+            peer_env: None,
+        };
+        assert_eq!(
+            link.url(&a),
+            format!("rsync://filesync@[fd00::2]:7755/{}/", module(&a))
+        );
+    }
+
+    #[test]
+    fn a_peer_that_is_an_own_node_is_refused() {
+        let own = vec![("n1".to_string(), vec!["10.0.1.11".parse().unwrap()])];
+        let err =
+            check_not_own_node("10.0.1.11", &["10.0.1.11".parse().unwrap()], &own).unwrap_err();
+        assert!(
+            err.to_string().contains("node n1 of this environment"),
+            "{err}"
+        );
+        assert!(check_not_own_node("10.0.2.11", &["10.0.2.11".parse().unwrap()], &own).is_ok());
+    }
+}

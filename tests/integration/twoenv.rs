@@ -1,0 +1,463 @@
+//! Two environments kept in sync (`--mode two`), end to end: two simulated
+//! clusters of two nodes on separate subnets, routed through the host; every
+//! node pushes inside its environment over SSH and to the other environment's
+//! rsync daemon with the shared password.
+
+use crate::cluster::{eventually, Cluster};
+use crate::e2e::{content, W};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const NODES: [&str; 2] = ["n1", "n2"];
+/// Generous: other engineers' cluster tests share this 2-core machine.
+const CROSS: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "correct horse battery staple";
+
+fn ip(cluster: &Cluster, node: &str) -> String {
+    let out = cluster.testbed(&["ls"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{node} ")).map(str::to_string))
+        .unwrap_or_else(|| panic!("{node} not in testbed ls"))
+}
+
+fn subnet(cluster: &Cluster) -> String {
+    let ip = ip(cluster, "n1");
+    format!("{}.0/24", ip.rsplit_once('.').unwrap().0)
+}
+
+fn password_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{text}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// `install --mode two` of `cluster` pointing at node n1 of `peer`.
+fn install_linked(cluster: &Cluster, peer: &Cluster, password: &Path) -> (i32, String, String) {
+    let peer_ip = ip(peer, "n1");
+    let allow = subnet(peer);
+    cluster.run(&[
+        "install",
+        "--env",
+        &cluster.name,
+        "--path",
+        "/ROOT/wp-content",
+        "--delay",
+        "1",
+        "--yes",
+        "--mode",
+        "two",
+        "--peer",
+        &peer_ip,
+        "--password-file",
+        password.to_str().unwrap(),
+        "--allow",
+        &allow,
+    ])
+}
+
+/// Waits until `rel` holds `want` on every node of every cluster given.
+fn on_all(clusters: &[&Cluster], rel: &str, want: &str) -> bool {
+    eventually(CROSS, || {
+        clusters.iter().all(|cluster| {
+            NODES
+                .iter()
+                .all(|node| content(&cluster.synced(node).join(rel)).as_deref() == Some(want))
+        })
+    })
+}
+
+/// Every process command line on every node of the clusters, NUL turned to space.
+fn command_lines(clusters: &[&Cluster]) -> String {
+    let mut all = String::new();
+    for cluster in clusters {
+        for node in NODES {
+            let out = cluster.try_exec(
+                node,
+                "for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' <\"$f\" 2>/dev/null; echo; done",
+            );
+            all.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    all
+}
+
+/// Every file filesync keeps on a node except the two secret files, and the
+/// node's logs: none may hold the password.
+fn non_secret_text(cluster: &Cluster, node: &str) -> String {
+    cluster.exec(
+        node,
+        "cd /var/www/webroot/lsyncd && find . -type f ! -name rsyncd.secrets ! -name rsyncd.pass \
+         -exec cat {} + ; cat /var/log/*.log 2>/dev/null; crontab -l",
+    )
+}
+
+#[test]
+fn two_environments_sync_both_ways_survive_a_lost_peer_and_report_a_wrong_password() {
+    let Some((a, b)) = Cluster::up_pair(("tea", 41), ("teb", 42), 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pass = password_file(dir.path(), "pass", PASSWORD);
+    for (cluster, peer) in [(&a, &b), (&b, &a)] {
+        let (code, out, err) = install_linked(cluster, peer, &pass);
+        assert_eq!(code, 0, "install {}:\n{out}\n{err}", cluster.name);
+        assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
+    }
+    for cluster in [&a, &b] {
+        for node in NODES {
+            let modes = cluster.exec(
+                node,
+                "stat -c '%a %n' /var/www/webroot/lsyncd/etc/rsyncd.secrets \
+                 /var/www/webroot/lsyncd/etc/rsyncd.pass",
+            );
+            assert_eq!(modes.matches("600 ").count(), 2, "{modes}");
+            let conf = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+            let other = if cluster.name == "tea" { &b } else { &a };
+            assert!(
+                conf.contains(&format!("hosts allow = {}", subnet(other))),
+                "{conf}"
+            );
+        }
+    }
+
+    // A file written on any node of either environment reaches all four nodes.
+    // Meanwhile, the password is in no process's command line on any node.
+    let mut lines = String::new();
+    for (cluster, node) in [(&a, "n1"), (&a, "n2"), (&b, "n1"), (&b, "n2")] {
+        let name = format!("from-{}-{node}.bin", cluster.name);
+        cluster.exec(
+            node,
+            &format!("head -c 4000000 /dev/urandom >{W}/{name}.tmp && mv {W}/{name}.tmp {W}/{name} && echo {node} >{W}/{name}.txt"),
+        );
+        let seen = eventually(CROSS, || {
+            lines.push_str(&command_lines(&[&a, &b]));
+            [&a, &b].iter().all(|c| {
+                NODES
+                    .iter()
+                    .all(|n| content(&c.synced(n).join(format!("{name}.txt"))).is_some())
+            })
+        });
+        assert!(seen, "{name} did not reach every node of both environments");
+        assert!(on_all(
+            &[&a, &b],
+            &format!("{name}.txt"),
+            &format!("{node}\n")
+        ));
+    }
+    assert!(
+        lines.contains("--password-file="),
+        "no push to the other environment was caught in a process list"
+    );
+    assert!(
+        !lines.contains(PASSWORD),
+        "the password is on a command line"
+    );
+    for cluster in [&a, &b] {
+        for node in NODES {
+            assert!(!non_secret_text(cluster, node).contains(PASSWORD));
+        }
+    }
+    // Status: healthy once the last pushes were clean. Concurrent pushes of the
+    // same big file into one directory can end in rsync exit 23 (their
+    // `--delay-updates` temporary directories collide; the file still arrives,
+    // see the README's limits), so settle with small changes first.
+    let healthy = (0..5).any(|round| {
+        a.exec("n1", &format!("echo {round} >{W}/settle.txt"));
+        on_all(&[&a, &b], "settle.txt", &format!("{round}\n"));
+        std::thread::sleep(Duration::from_secs(3));
+        [&a, &b]
+            .iter()
+            .all(|c| c.run(&["status", "--env", &c.name]).0 == 0)
+    });
+    for cluster in [&a, &b] {
+        let (code, out, _) = cluster.run(&["status", "--env", &cluster.name, "--output", "json"]);
+        assert!(healthy && code == 0, "{out}");
+        assert!(!out.contains(PASSWORD));
+        assert!(
+            out.contains("\"link\"") && out.contains("\"exit_code\": 0"),
+            "{out}"
+        );
+    }
+
+    // The peer node of an environment goes away: each environment keeps
+    // syncing inside itself.
+    for (cluster, peer) in [(&a, &b), (&b, &a)] {
+        assert!(peer.testbed(&["link", "n1", "down"]).status.success());
+        cluster.exec(
+            "n2",
+            &format!("echo alone >{W}/while-{}-cut.txt", peer.name),
+        );
+        let rel = format!("while-{}-cut.txt", peer.name);
+        let inside = eventually(Duration::from_secs(15), || {
+            content(&cluster.synced("n1").join(&rel)).as_deref() == Some("alone\n")
+        });
+        assert!(peer.testbed(&["link", "n1", "up"]).status.success());
+        assert!(
+            inside,
+            "{} stopped syncing inside itself without its peer",
+            cluster.name
+        );
+    }
+
+    // Back on line, changes cross again (lsyncd retries the failed pushes).
+    a.exec("n2", &format!("echo back >{W}/after-return.txt"));
+    assert!(
+        on_all(&[&a, &b], "after-return.txt", "back\n"),
+        "changes did not cross again after the peers came back"
+    );
+
+    // The other side reinstalled with another password: status says so.
+    let wrong = password_file(dir.path(), "wrong", "not the same password");
+    let (code, out, err) = install_linked(&b, &a, &wrong);
+    assert_eq!(code, 0, "{out}\n{err}");
+    b.exec("n2", &format!("echo after >{W}/after-mismatch.txt"));
+    let reported = eventually(CROSS, || {
+        let (code, out, _) = b.run(&["status", "--env", "teb"]);
+        code == 6 && out.contains("authentication failed at the peer")
+    });
+    let (_, status, _) = b.run(&["status", "--env", "teb"]);
+    assert!(
+        reported,
+        "status did not name the wrong password:\n{status}"
+    );
+    // ...while teb's own nodes still sync with each other.
+    assert!(eventually(CROSS, || content(
+        &b.synced("n1").join("after-mismatch.txt")
+    )
+    .is_some()));
+
+    // Uninstall removes the daemon, its files and its crontab lines.
+    for cluster in [&a, &b] {
+        let (code, out, err) = cluster.run(&["uninstall", "--env", &cluster.name, "--yes"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        for node in NODES {
+            let left = cluster.exec(
+                node,
+                "pgrep -af 'rsync [-]-daemon' || true; ls -A /var/www/webroot/lsyncd 2>/dev/null; \
+                 crontab -l 2>/dev/null | grep filesync || true",
+            );
+            assert_eq!(left.trim(), "", "{} {node} kept: {left}", cluster.name);
+            // Synced files stay; what teb wrote with the wrong password never crossed.
+            assert!(content(&cluster.synced(node).join("after-return.txt")).is_some());
+            let crossed = content(&cluster.synced(node).join("after-mismatch.txt")).is_some();
+            assert_eq!(crossed, cluster.name == "teb", "{} {node}", cluster.name);
+        }
+    }
+}
+
+/// One inventory and ssh config holding both environments with all their
+/// nodes (node names repeat, so each node is reached by its address).
+fn merged(a: &Cluster, b: &Cluster, dir: &Path) -> (PathBuf, PathBuf) {
+    let mut inventory = String::new();
+    let mut ssh = String::new();
+    for cluster in [a, b] {
+        let listed = cluster.testbed(&["ls"]);
+        let nodes: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(node, ip)| {
+                format!("{{ name = \"{node}\", ssh = \"{ip}\", address = \"{ip}\" }}")
+            })
+            .collect();
+        inventory.push_str(&format!(
+            "[environments.{}]\nnodes = [{}]\n",
+            cluster.name,
+            nodes.join(", ")
+        ));
+        let prefix = subnet(cluster).replace(".0/24", ".*");
+        ssh.push_str(&format!(
+            "Host {prefix}\n    User root\n    IdentityFile {key}\n    IdentitiesOnly yes\n    \
+             UserKnownHostsFile {known}\n    StrictHostKeyChecking yes\n    ConnectTimeout 5\n",
+            key = cluster.dir.join("operator/id_ed25519").display(),
+            known = cluster.dir.join("known_hosts").display(),
+        ));
+    }
+    let inventory_path = dir.join("filesync.toml");
+    let ssh_path = dir.join("ssh_config");
+    std::fs::write(&inventory_path, inventory).unwrap();
+    std::fs::write(&ssh_path, ssh).unwrap();
+    (inventory_path, ssh_path)
+}
+
+#[test]
+fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_node_joins_the_link()
+{
+    let Some((a, b)) = Cluster::up_pair(("tec", 43), ("ted", 44), 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (inventory, ssh_config) = merged(&a, &b, dir.path());
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = a.filesync(args);
+        command
+            .env("FILESYNC_INVENTORY", &inventory)
+            .env("FILESYNC_SSH_CONFIG", &ssh_config)
+            .env_remove("FILESYNC_PASSWORD");
+        if let Some(password) = password {
+            command.env("FILESYNC_PASSWORD", password);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let base = [
+        "install",
+        "--env",
+        "tec",
+        "--path",
+        "/ROOT/wp-content",
+        "--delay",
+        "1",
+        "--yes",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+
+    // Bad input: exit 3, a message naming the problem, nothing on any node.
+    let own = ip(&a, "n2");
+    let open = password_file(dir.path(), "open", "secret");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let lines = password_file(dir.path(), "lines", "one\ntwo");
+    let missing = dir.path().join("missing");
+    let peer = ip(&b, "n1");
+    let cases: Vec<(Vec<String>, Option<&str>, &str)> = vec![
+        (with(&["--peer", &own]), None, "node n2 of this environment"),
+        (with(&["--peer", "10.213.44.11:70000"]), None, "port"),
+        (
+            with(&["--peer", "no-such-host.invalid"]),
+            None,
+            "does not resolve",
+        ),
+        (with(&["--peer", &peer]), Some(""), "empty"),
+        (
+            with(&["--peer", &peer, "--password-file", open.to_str().unwrap()]),
+            None,
+            "chmod 600",
+        ),
+        (
+            with(&["--peer", &peer, "--password-file", lines.to_str().unwrap()]),
+            None,
+            "several lines",
+        ),
+        (
+            with(&[
+                "--peer",
+                &peer,
+                "--password-file",
+                missing.to_str().unwrap(),
+            ]),
+            None,
+            "cannot read it",
+        ),
+        (
+            with(&["--peer-env", "tec"]),
+            None,
+            "the environment being installed",
+        ),
+        (
+            with(&["--peer", &peer, "--allow", "everyone"]),
+            None,
+            "CIDR",
+        ),
+    ];
+    for (args, password, why) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&args, *password);
+        assert_eq!(code, 3, "{args:?}:\n{out}\n{err}");
+        assert!(err.contains(why), "{args:?}: expected {why:?} in:\n{err}");
+    }
+    for cluster in [&a, &b] {
+        for node in NODES {
+            let there = cluster.exec(node, "ls -A /var/www/webroot/lsyncd 2>/dev/null || true");
+            assert_eq!(
+                there.trim(),
+                "",
+                "bad input changed {} {node}",
+                cluster.name
+            );
+        }
+    }
+
+    // One run installs both sides, with one generated password shown once.
+    let args = with(&["--peer-env", "ted", "--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run(&args, None);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let generated = err
+        .lines()
+        .skip_while(|line| !line.contains("Generated the password"))
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.contains("Generated"))
+        .unwrap_or_else(|| panic!("no generated password in:\n{err}"))
+        .to_string();
+    assert!(generated.len() >= 24, "{generated:?}");
+    assert!(
+        !out.contains(&generated),
+        "the password is in the JSON output"
+    );
+    for cluster in [&a, &b] {
+        for node in NODES {
+            let pass = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+            assert_eq!(pass.trim(), generated);
+            assert!(!non_secret_text(cluster, node).contains(&generated));
+            let conf = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+            let other = if cluster.name == "tec" { &b } else { &a };
+            let allowed = format!("hosts allow = {} {}", ip(other, "n1"), ip(other, "n2"));
+            assert!(conf.contains(&allowed), "{conf}");
+        }
+    }
+    b.exec("n2", &format!("echo both >{W}/from-ted.txt"));
+    a.exec("n2", &format!("echo both >{W}/from-tec.txt"));
+    assert!(on_all(&[&a, &b], "from-ted.txt", "both\n"));
+    assert!(on_all(&[&a, &b], "from-tec.txt", "both\n"));
+
+    // The daemon runs under the watchdog: killed, cron's `node-ctl check` restarts it.
+    let ctl = "/var/www/webroot/lsyncd/bin/node-ctl";
+    b.exec("n2", "kill $(cat /var/www/webroot/lsyncd/run/rsyncd.pid)");
+    let daemon_status = || b.try_exec("n2", &format!("{ctl} daemon-status")).status;
+    assert!(
+        eventually(Duration::from_secs(10), || daemon_status().code()
+            == Some(3)),
+        "the rsync daemon did not stop"
+    );
+    assert!(
+        eventually(Duration::from_secs(150), || daemon_status().success()),
+        "the watchdog did not restart the rsync daemon"
+    );
+
+    // A second run keeps the installed password and changes nothing.
+    let again = with(&["--peer-env", "ted"]);
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let (code, out, err) = run(&again, None);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("Generated the password"), "{err}");
+    assert_eq!(out.matches("No changes.").count(), 2, "{out}");
+
+    // A node joins tec: reconcile gives it the installed link and password; the
+    // other side admits its address once `install --peer-env` runs again.
+    assert!(a.testbed(&["add"]).status.success());
+    merged(&a, &b, dir.path());
+    let (code, out, err) = run(&["reconcile", "--env", "tec"], None);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let pass = a.exec("n3", "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+    assert_eq!(pass.trim(), generated);
+    let (code, out, err) = run(&again, None);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let conf = b.exec("n1", "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+    assert!(conf.contains(&ip(&a, "n3")), "{conf}");
+    a.exec("n3", &format!("echo joined >{W}/from-tec-n3.txt"));
+    b.exec("n2", &format!("echo to-all >{W}/to-tec-n3.txt"));
+    assert!(on_all(&[&b], "from-tec-n3.txt", "joined\n"));
+    assert!(eventually(CROSS, || content(
+        &a.synced("n3").join("to-tec-n3.txt")
+    )
+    .as_deref()
+        == Some("to-all\n")));
+}
