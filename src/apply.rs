@@ -165,34 +165,28 @@ async fn run<N: Node>(
             mode,
             content,
             ..
-        } => (
-            remote::write_file(&install.join(path), *mode)?,
-            Some(content.clone().into_bytes()),
-        ),
-        Action::WriteSecret { path, password } => (
-            remote::write_file(&install.join(path), 0o600)?,
-            Some(plan::secret_content(path, password).into_bytes()),
-        ),
+        } => remote::write_file(&install.join(path), *mode, content.as_bytes())?,
+        Action::WriteSecret { path, password } => remote::write_file(
+            &install.join(path),
+            0o600,
+            plan::secret_content(path, password).as_bytes(),
+        )?,
         Action::RemoveFile { path } => (remote::remove_file(&install.join(path))?, None),
-        Action::CreateExcludesFile => (
-            remote::create_file(&install.join(layout::EXCLUDES), 0o644)?,
-            Some(Vec::new()),
-        ),
+        Action::CreateExcludesFile => {
+            remote::create_file(&install.join(layout::EXCLUDES), 0o644, b"")?
+        }
         Action::UpdateAuthorizedKeys { .. } => {
             let entries: Vec<String> = plan::authorized_entries(config, &learned.keys)?
                 .into_values()
                 .collect();
             let content =
                 authorized_keys::with_entries(&observed.authorized_keys, &config.tag(), &entries);
-            (
-                remote::write_file(&authorized_keys_path(observed), 0o600)?,
-                Some(content.into_bytes()),
-            )
+            remote::write_file(&authorized_keys_path(observed), 0o600, content.as_bytes())?
         }
         Action::UpdateCrontab { .. } => {
             let lines = render::crontab_lines(config)?;
             let content = crontab::with_lines(&observed.crontab, &config.tag(), &lines);
-            (remote::set_crontab(), Some(content.into_bytes()))
+            remote::set_crontab(content.as_bytes())?
         }
         Action::StartLsyncd | Action::RestartLsyncd => {
             let verb = if *action == Action::StartLsyncd {
@@ -217,10 +211,9 @@ async fn run<N: Node>(
             }
             (remote::node_ctl(install, "start")?, None)
         }
-        Action::WriteState { content } => (
-            remote::write_file(&install.join(layout::STATE), 0o644)?,
-            Some(content.clone().into_bytes()),
-        ),
+        Action::WriteState { content } => {
+            remote::write_file(&install.join(layout::STATE), 0o644, content.as_bytes())?
+        }
     };
     node.run(&script, stdin.as_deref()).await?;
     Ok(None)

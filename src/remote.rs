@@ -170,34 +170,53 @@ fn managed_files() -> impl Iterator<Item = (&'static str, &'static str, u32, &'s
     crate::render::TEMPLATE_FILES.iter().copied()
 }
 
-/// Writes stdin to `path` atomically (temp file in the same directory, then
-/// rename), with `mode`: readers never see a half-written file.
-pub fn write_file(path: &str, mode: u32) -> Result<String> {
-    let (dir, _) = path.rsplit_once('/').unwrap_or((".", path));
-    let dir = if dir.is_empty() { "/" } else { dir };
+/// A script with the stdin it reads.
+pub type Upload = (String, Option<Vec<u8>>);
+
+/// stdin for a script built with `receive`: the byte count on a line, then
+/// the content.
+fn framed(content: &[u8]) -> Vec<u8> {
+    let mut stdin = format!("{}\n", content.len()).into_bytes();
+    stdin.extend_from_slice(content);
+    stdin
+}
+
+/// Shell lines that read framed stdin into "$tmp" and stop unless all of it
+/// arrived: a connection lost mid-upload ends stdin early, and a truncated
+/// file must never replace a whole one.
+fn receive(label: &str) -> Result<String> {
     Ok(format!(
-        r#"set -e
-umask 077
-mkdir -p {dir}
-tmp=$(mktemp {dir}/.filesync.XXXXXX)
-trap 'rm -f "$tmp"' EXIT
-cat >"$tmp"
-chmod {mode:o} "$tmp"
-mv -f "$tmp" {path}
-trap - EXIT
-"#,
-        dir = shell_word(dir)?,
-        path = shell_word(path)?,
+        "IFS= read -r size\ncat >\"$tmp\"\n\
+         [ \"$(wc -c <\"$tmp\")\" -eq \"$size\" ] || \
+         {{ printf '%s: incomplete upload (connection lost?), left unchanged\\n' {label} >&2; exit 1; }}\n",
+        label = shell_word(label)?
     ))
 }
 
+/// Writes `content` to `path` atomically (temp file in the same directory,
+/// checked complete, then renamed), with `mode`: readers never see a
+/// half-written file. The content travels on stdin, never in the command.
+pub fn write_file(path: &str, mode: u32, content: &[u8]) -> Result<Upload> {
+    let (dir, _) = path.rsplit_once('/').unwrap_or((".", path));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    let script = format!(
+        "set -e\numask 077\nmkdir -p {dir}\ntmp=$(mktemp {dir}/.filesync.XXXXXX)\n\
+         trap 'rm -f \"$tmp\"' EXIT\n{receive}chmod {mode:o} \"$tmp\"\nmv -f \"$tmp\" {path}\ntrap - EXIT\n",
+        dir = shell_word(dir)?,
+        path = shell_word(path)?,
+        receive = receive(path)?,
+    );
+    Ok((script, Some(framed(content))))
+}
+
 /// Like `write_file`, but leaves an existing file alone (files the user owns).
-pub fn create_file(path: &str, mode: u32) -> Result<String> {
-    Ok(format!(
+pub fn create_file(path: &str, mode: u32, content: &[u8]) -> Result<Upload> {
+    let (write, stdin) = write_file(path, mode, content)?;
+    let script = format!(
         "if [ -e {path} ]; then cat >/dev/null; exit 0; fi\n{write}",
         path = shell_word(path)?,
-        write = write_file(path, mode)?
-    ))
+    );
+    Ok((script, stdin))
 }
 
 /// Creates the install directory tree and its marker.
@@ -237,9 +256,13 @@ pub fn read_password(install: &InstallDir) -> Result<String> {
     ))
 }
 
-/// Replaces the login user's crontab with stdin.
-pub fn set_crontab() -> String {
-    "crontab -\n".to_string()
+/// Replaces the login user's crontab with `content`, once all of it arrived.
+pub fn set_crontab(content: &[u8]) -> Result<Upload> {
+    let script = format!(
+        "set -e\ntmp=$(mktemp)\ntrap 'rm -f \"$tmp\"' EXIT\n{}crontab \"$tmp\"\n",
+        receive("crontab")?
+    );
+    Ok((script, Some(framed(content))))
 }
 
 /// Runs the on-node control script (`start`, `stop`, `restart`, `status`).
@@ -423,21 +446,54 @@ mod tests {
         InstallDir::under_webroot("/var/www/webroot")
     }
 
+    /// Runs a script in a real `sh` with `stdin`; true when it exits 0.
+    fn sh(script: &str, stdin: &[u8]) -> bool {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait().unwrap().success()
+    }
+
     #[test]
-    fn write_file_is_atomic_and_quotes_the_path() {
-        assert_eq!(
-            write_file("/var/www/web root/lsyncd/etc/it's", 0o600).unwrap(),
-            "set -e\numask 077\nmkdir -p '/var/www/web root/lsyncd/etc'\n\
-             tmp=$(mktemp '/var/www/web root/lsyncd/etc'/.filesync.XXXXXX)\n\
-             trap 'rm -f \"$tmp\"' EXIT\ncat >\"$tmp\"\nchmod 600 \"$tmp\"\n\
-             mv -f \"$tmp\" \"/var/www/web root/lsyncd/etc/it's\"\ntrap - EXIT\n"
+    fn write_file_replaces_the_file_only_with_the_whole_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("it's a \"conf\"");
+        let path = path.to_str().unwrap();
+        let (script, stdin) = write_file(path, 0o640, b"whole\ncontent\n").unwrap();
+        let stdin = stdin.unwrap();
+        assert!(
+            !script.contains("whole"),
+            "content in the command: {script}"
         );
+        assert!(sh(&script, &stdin));
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "whole\ncontent\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+
+        // The connection drops mid-upload: stdin ends early.
+        let (script, stdin) = write_file(path, 0o640, b"new content, longer").unwrap();
+        let cut = &stdin.unwrap()[..8];
+        assert!(!sh(&script, cut));
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "whole\ncontent\n");
+        let litter: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(litter.len(), 1, "temporary file left behind");
     }
 
     #[test]
     fn create_file_leaves_existing_files_alone() {
-        let script = create_file("/x/etc/excludes", 0o644).unwrap();
-        assert!(script.starts_with("if [ -e /x/etc/excludes ]; then cat >/dev/null; exit 0; fi\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("excludes");
+        let path = path.to_str().unwrap();
+        std::fs::write(path, "mine\n").unwrap();
+        let (script, stdin) = create_file(path, 0o644, b"").unwrap();
+        assert!(sh(&script, &stdin.unwrap()));
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "mine\n");
     }
 
     #[test]

@@ -118,8 +118,8 @@ pub async fn remove<N: Node>(
     if has_cron {
         progress.step(name, "removing the crontab lines");
         let content = crontab::without(&seen.crontab, &tag);
-        node.run(&remote::set_crontab(), Some(content.as_bytes()))
-            .await?;
+        let (script, stdin) = remote::set_crontab(content.as_bytes())?;
+        node.run(&script, stdin.as_deref()).await?;
     }
     progress.step(name, "stopping lsyncd and removing the install directory");
     node.run(&remote::remove_install_dir(install)?, None)
@@ -128,8 +128,8 @@ pub async fn remove<N: Node>(
         progress.step(name, "removing the peers' keys from authorized_keys");
         let content = authorized_keys::without(&seen.authorized_keys, &tag);
         let path = crate::apply::authorized_keys_path(seen);
-        node.run(&remote::write_file(&path, 0o600)?, Some(content.as_bytes()))
-            .await?;
+        let (script, stdin) = remote::write_file(&path, 0o600, content.as_bytes())?;
+        node.run(&script, stdin.as_deref()).await?;
     }
     progress.finish(name, "removed");
     Ok(true)
