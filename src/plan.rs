@@ -11,6 +11,7 @@ use crate::remote::{PackageManager, Privilege};
 use crate::render::{self, RenderedFile};
 use crate::settings::Settings;
 use crate::state::NodeState;
+use crate::topology;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -211,6 +212,9 @@ impl fmt::Display for Plan {
             "Environment {}: sync {} every {} s, topology {}",
             self.env, self.settings.path, self.settings.delay, self.settings.topology
         )?;
+        if let Some(warning) = topology::echo_warning(self.nodes.len(), self.settings.topology) {
+            writeln!(f, "! {warning}")?;
+        }
         for node in &self.nodes {
             if node.actions.is_empty() {
                 writeln!(f, "{}: no changes", node.node)?;
