@@ -106,11 +106,12 @@ def make_tree(root, files, dirs, total_bytes, seed=6):
 
 
 def count_files(root):
-    """Number of regular files under `root` (rsync's temporary dirs excluded)."""
+    """Number of files under `root`, leaving out rsync's temporary files and
+    directories (names starting with a dot: an echo may be in flight)."""
     total = 0
     for _dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".~tmp~"]
-        total += len(filenames)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        total += sum(1 for f in filenames if not f.startswith("."))
     return total
 
 
