@@ -10,6 +10,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,7 +79,16 @@ def deploy(cluster, binary, env, inventory):
     """Seconds of a fresh `filesync install` on environment `env`; uninstalls
     afterwards (not timed) so that the next install is fresh again."""
     seconds = cluster.install(binary, env=env, inventory=inventory)
-    cluster.uninstall(binary, env=env, inventory=inventory)
+    cluster.wait_quiet(quiet=3)
+    for attempt in range(3):
+        try:
+            cluster.uninstall(binary, env=env, inventory=inventory)
+            break
+        except RuntimeError as error:  # e.g. sshd's MaxStartups dropping a connection
+            print(f"uninstall {env}, attempt {attempt + 1}: {error}", file=sys.stderr)
+            time.sleep(5)
+    else:
+        raise RuntimeError(f"could not uninstall {env}")
     return seconds
 
 
@@ -117,7 +127,9 @@ def count_files(root):
 
 def plain_rsync(cluster, source, targets):
     """The floor: plain `rsync -a` over ssh from `source` to each of
-    `targets` at once (into /var/www/floor), timed inside the source node."""
+    `targets` at once (into /var/www/floor), timed inside the source node.
+    Returns (seconds, CPU seconds across the cluster)."""
+    cpu = sum(cluster.cpu_seconds(n) for n in cluster.nodes)
     ssh = f"ssh -F {cluster.env['FILESYNC_SSH_CONFIG']}"
     pushes = " ".join(
         f"rsync -a -e '{ssh}' {SYNCED}/ {t}:/var/www/floor/ & p{i}=$!;"
@@ -125,9 +137,10 @@ def plain_rsync(cluster, source, targets):
     waits = " && ".join(f"wait $p{i}" for i in range(len(targets)))
     out = cluster.exec(source, f"s=$(date +%s.%N); {pushes} {waits} && echo $s $(date +%s.%N)")
     start, end = map(float, out.split()[-2:])
+    cpu = sum(cluster.cpu_seconds(n) for n in cluster.nodes) - cpu
     for t in targets:
         subprocess.run(["rm", "-rf", str(cluster.www(t) / "floor")], check=True)
-    return end - start
+    return end - start, cpu
 
 
 def filesync_initial(cluster, binary, source, targets, expected):
@@ -135,8 +148,11 @@ def filesync_initial(cluster, binary, source, targets, expected):
     `filesync install` until lsyncd on `source` has finished its startup
     rsync to every target (with --delay-updates, the files are all in place
     then). Checks the file count on the targets, then uninstalls and empties
-    them. Returns (seconds, inotify watches of each lsyncd)."""
+    them. Returns (seconds, CPU seconds across the cluster until then,
+    {node: inotify watches of its lsyncd}, {target: rsync calls it made
+    meanwhile, i.e. echoes of what it was receiving})."""
     log = cluster.lsyncd_log(source)
+    cpu = sum(cluster.cpu_seconds(n) for n in cluster.nodes)
     started = time.time()
     cluster.install(binary)
     while True:
@@ -145,6 +161,8 @@ def filesync_initial(cluster, binary, source, targets, expected):
             break
         time.sleep(0.05)
     seconds = time.time() - started
+    cpu = sum(cluster.cpu_seconds(n) for n in cluster.nodes) - cpu
+    echoes = {t: cluster.rsync_calls(t) for t in targets}
     for t in targets:
         have = count_files(cluster.synced(t))
         if have != expected:
@@ -154,7 +172,7 @@ def filesync_initial(cluster, binary, source, targets, expected):
     cluster.uninstall(binary)
     for t in targets:
         empty_dir(cluster.synced(t))
-    return seconds, watches
+    return seconds, cpu, watches, echoes
 
 
 def inotify_watches(cluster, node):

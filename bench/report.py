@@ -80,10 +80,13 @@ def big_rows(results):
     big = results.get("big")
     if not big:
         return []
+    cpu = lambda key: cell(big.get(key, []), "{:.1f}")  # noqa: E731
+    watches = ", ".join(f"{n}: {w}" for n, w in big.get("watches", {}).items())
     return [
-        ["plain rsync -a (floor)", cell(big["floor"]), "1.00x"],
+        ["plain rsync -a (floor)", cell(big["floor"]), "1.00x", cpu("floor_cpu"), "-"],
         ["filesync fresh install", cell(big["filesync"]),
-         fmt_ratio(ratio(big["filesync"], big["floor"]))],
+         fmt_ratio(ratio(big["filesync"], big["floor"])), cpu("filesync_cpu"),
+         f"watches {watches}; echo calls by n2+n3 {cell(big.get('echo_calls', []), '{:.0f}')}"],
     ]
 
 
@@ -111,7 +114,7 @@ SECTIONS = [
     ("Deploy time (s, fresh `filesync install`)",
      ["N", "install s", "ratio to smallest N"], deploy_rows),
     ("Big tree, 3 nodes (s until both other nodes have every file)",
-     ["what", "seconds", "ratio"], big_rows),
+     ["what", "seconds", "ratio", "CPU s (cluster)", "notes"], big_rows),
     ("Idle cost per node (CPU ms)",
      ["what", "CPU ms", "CPU ms per minute"], idle_rows),
 ]
@@ -129,6 +132,8 @@ def text(results):
         for row in [header] + rows:
             out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
         out.append("")
+    for section, error in results.get("errors", {}).items():
+        out.append(f"!! {section} failed: {error}")
     return "\n".join(out)
 
 
@@ -143,4 +148,6 @@ def markdown(results, machine, targets):
         if rows:
             out += [f"## {title}", "", markdown_table(header, rows), ""]
     out += ["## Targets", "", markdown_table(["target", "figure", "met?"], targets), ""]
+    for section, error in results.get("errors", {}).items():
+        out += [f"- **{section} failed in this run**: {error}", ""]
     return "\n".join(out)
