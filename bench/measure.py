@@ -9,6 +9,7 @@ after its echoes have drained.
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -76,9 +77,15 @@ def work(cluster, tag, delay, files):
 
 
 def deploy(cluster, binary, env, inventory):
-    """Seconds of a fresh `filesync install` on environment `env`; uninstalls
-    afterwards (not timed) so that the next install is fresh again."""
+    """A fresh `filesync install` on environment `env`: (seconds, CPU seconds
+    on the nodes, CPU seconds of filesync and its ssh clients on the
+    operator's side). Uninstalls afterwards (not timed) so that the next
+    install is fresh again."""
+    nodes = sum(cluster.cpu_seconds(n) for n in cluster.nodes)
+    operator = children_cpu()
     seconds = cluster.install(binary, env=env, inventory=inventory)
+    operator = children_cpu() - operator
+    nodes = sum(cluster.cpu_seconds(n) for n in cluster.nodes) - nodes
     cluster.wait_quiet(quiet=3)
     for attempt in range(3):
         try:
@@ -89,7 +96,13 @@ def deploy(cluster, binary, env, inventory):
             time.sleep(5)
     else:
         raise RuntimeError(f"could not uninstall {env}")
-    return seconds
+    return seconds, nodes, operator
+
+
+def children_cpu():
+    """CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ---------------------------------------------------------------- big tree

@@ -69,9 +69,12 @@ def deploy_rows(results):
     """Rows: N, install seconds, ratio to the smallest N."""
     runs = results.get("deploy", {})
     one = runs[min(runs, key=int)] if runs else None
+    cpu = results.get("deploy_cpu", {})
     rows = []
     for n, values in sorted(runs.items(), key=lambda kv: int(kv[0])):
-        rows.append([n, cell(values), fmt_ratio(ratio(values, one))])
+        nodes = cell([c["nodes"] for c in cpu.get(n, [])])
+        operator = cell([c["operator"] for c in cpu.get(n, [])])
+        rows.append([n, cell(values), fmt_ratio(ratio(values, one)), nodes, operator])
     return rows
 
 
@@ -112,7 +115,8 @@ SECTIONS = [
     ("Work per change (whole cluster, from the write until every echo drained)",
      ["N", "change", "topology", "rsync calls", "MB sent", "CPU s", "latency s"], work_rows),
     ("Deploy time (s, fresh `filesync install`)",
-     ["N", "install s", "ratio to smallest N"], deploy_rows),
+     ["N", "install s", "ratio to smallest N", "CPU s, nodes", "CPU s, operator"],
+     deploy_rows),
     ("Big tree, 3 nodes (s until both other nodes have every file)",
      ["what", "seconds", "ratio", "CPU s (cluster)", "notes"], big_rows),
     ("Idle cost per node (CPU ms)",
