@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Where the time of filesync's initial sync of a big tree goes: one run of
-three variants of a copy from n1 to n2 and n3 at once, on one 3-node cluster,
+five variants of a copy from n1 to n2 and n3 at once, on one 3-node cluster,
 each timed inside n1 with the cluster's CPU:
 
     plain            rsync -a (the floor of bench/run)
     options          rsync with filesync's options (-a -z --update
                      --delay-updates --timeout=60), still to plain ssh
+    compress         rsync -a -z
+    delay-updates    rsync -a --delay-updates
     receivers-watch  rsync -a while filesync's lsyncd runs on n2 and n3 (they
                      see every file arrive and push it on to the other nodes)
 
@@ -38,12 +40,13 @@ def copy(cluster, options, dest):
 
 
 def main(files=50000, mb=1000):
-    """Runs the three variants once each and prints their figures."""
+    """Runs the variants once each and prints their figures."""
     binary = REPO / "target" / "release" / "filesync"
     cluster = Cluster("bnx", 3, 69)
     try:
         measure.make_tree(cluster.synced("n1"), files, files // 10, mb * 10**6)
-        for name, options in [("plain", "-a"), ("options", FILESYNC_OPTIONS)]:
+        for name, options in [("plain", "-a"), ("options", FILESYNC_OPTIONS),
+                              ("compress", "-a -z"), ("delay-updates", "-a --delay-updates")]:
             seconds, cpu = copy(cluster, options, "/var/www/floor")
             print(f"{name}: {seconds:.2f} s, {cpu:.1f} CPU s", flush=True)
             for node in ("n2", "n3"):
