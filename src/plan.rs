@@ -716,6 +716,31 @@ mod tests {
     }
 
     #[test]
+    fn the_printed_plan_of_a_mesh_of_eleven_nodes_warns_about_its_echoes() {
+        let configs = configs(11, Topology::Mesh);
+        let plan = Plan {
+            env: "prod".into(),
+            settings: configs["n1"].settings.clone(),
+            nodes: configs
+                .keys()
+                .map(|node| NodePlan {
+                    node: node.clone(),
+                    actions: vec![],
+                    warnings: vec![],
+                })
+                .collect(),
+            unreachable: vec![],
+            departed: vec![],
+        };
+        let printed = plan.to_string();
+        let second = printed.lines().nth(1).unwrap();
+        assert!(
+            second.starts_with("! a mesh of 11 nodes makes 110 rsync calls"),
+            "{printed}"
+        );
+    }
+
+    #[test]
     fn a_joining_node_starts_after_the_installed_nodes_sent_their_files() {
         let keys = keys(3);
         let before = configs(2, Topology::Mesh);
