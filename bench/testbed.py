@@ -136,10 +136,11 @@ class Cluster:
                 (CGROUP_ROOT / self.name / node).rmdir()
             except OSError:
                 pass
-        try:
-            (CGROUP_ROOT / self.name).rmdir()
-        except OSError:
-            pass
+        for group in (CGROUP_ROOT / self.name, CGROUP_ROOT):
+            try:
+                group.rmdir()
+            except OSError:
+                pass  # still in use (another cluster of the benchmark)
 
     # ------------------------------------------------------------ filesync
 
