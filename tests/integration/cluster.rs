@@ -9,6 +9,29 @@ use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Holds the lock that runs cluster tests one at a time, for a test that
+/// brings up clusters by other means (the benchmark's smoke run).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether this machine can run the testbed. Outside CI an answer of no makes
+/// the caller skip (with a `SKIPPED:` line); in CI it is a failure.
+pub fn testbed_available() -> bool {
+    let check = testbed(&["check"]);
+    if check.status.success() {
+        return true;
+    }
+    let reason = String::from_utf8_lossy(&check.stderr).trim().to_string();
+    if std::env::var_os("CI").is_some() {
+        panic!("the simulated cluster cannot run in CI: {reason}");
+    }
+    eprintln!("SKIPPED: simulated cluster unavailable: {reason}");
+    false
+}
+
 pub struct Cluster {
     pub name: String,
     pub inventory: PathBuf,
@@ -34,10 +57,7 @@ impl Cluster {
     /// Brings up `nodes` nodes, or returns `None` (skip) when this machine cannot
     /// make namespaces and we are not in CI. In CI that is a failure.
     pub fn up(name: &str, nodes: usize, subnet: u8) -> Option<Cluster> {
-        let serial = SERIAL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Self::start(name, nodes, subnet, false, Some(serial))
+        Self::start(name, nodes, subnet, false, Some(serial()))
     }
 
     /// Two clusters on their own subnets whose nodes reach each other through the
@@ -47,9 +67,7 @@ impl Cluster {
         (b, b_subnet): (&str, u8),
         nodes: usize,
     ) -> Option<(Cluster, Cluster)> {
-        let serial = SERIAL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let serial = serial();
         let first = Self::start(a, nodes, a_subnet, true, Some(serial))?;
         let second = Self::start(b, nodes, b_subnet, true, None)?;
         Some((first, second))
@@ -62,13 +80,7 @@ impl Cluster {
         routed: bool,
         serial: Option<MutexGuard<'static, ()>>,
     ) -> Option<Cluster> {
-        let check = testbed(&["check"]);
-        if !check.status.success() {
-            let reason = String::from_utf8_lossy(&check.stderr).trim().to_string();
-            if std::env::var_os("CI").is_some() {
-                panic!("the simulated cluster cannot run in CI: {reason}");
-            }
-            eprintln!("SKIPPED: simulated cluster unavailable: {reason}");
+        if !testbed_available() {
             return None;
         }
         let subnet = format!("10.213.{subnet}");

@@ -2,6 +2,7 @@
 //! cluster (`cli`), and end to end on the simulated cluster of `testbed/cluster`
 //! (`e2e`, `wizard`, `twoenv`).
 
+mod bench;
 mod cli;
 mod cluster;
 mod e2e;
