@@ -43,9 +43,11 @@ class Agent:
         """Starts the agent in `node`, watching the synced directory."""
         self.node = node
         self.lines = queue.Queue()
+        # The source goes in as `-c`: a node has its own /tmp, so a checkout
+        # under /tmp is not visible from inside it.
         self.proc = subprocess.Popen(
             [str(TESTBED), "exec", "--name", cluster, node, "--",
-             "python3", str(AGENT), SYNCED],
+             "python3", "-c", AGENT.read_text(), SYNCED],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         threading.Thread(target=self._read, daemon=True).start()
         self.expect("R", timeout=30)

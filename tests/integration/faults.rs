@@ -378,8 +378,12 @@ fn a_full_disk_is_reported_on_that_node_the_others_keep_syncing_and_it_recovers(
         "full disk freed, node caught up",
         || in_n3("big.bin") && in_n3("small.txt") && in_n3("still.txt"),
     );
-    std::thread::sleep(Duration::from_secs(3));
-    let (code, stdout, _) = cluster.run(&["status", "--env", &env]);
-    assert_eq!(code, 0, "{stdout}");
+    // Healthy again once every peer's latest push to n3 went through.
+    let healthy = eventually(Duration::from_secs(30), || {
+        cluster.run(&["status", "--env", &env]).0 == 0
+    });
+    let (_, stdout, _) = cluster.run(&["status", "--env", &env]);
+    assert!(healthy, "{stdout}");
+    assert!(!stdout.contains("lsyncd STOPPED"), "{stdout}");
     verify_identical(&cluster);
 }
