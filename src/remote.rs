@@ -363,10 +363,12 @@ pub fn sync_report(install: &InstallDir) -> Result<String> {
 }
 
 /// Takes the operator lock at `path` (a directory: `mkdir` is atomic) for
-/// `owner`. Prints `acquired`, or `held` and the holder's line.
+/// `owner`. Prints `acquired`, or `held` and the holder's line. Where the
+/// webroot does not exist there is nothing to lock (preflight refuses it).
 pub fn take_lock(path: &str, owner: &str) -> Result<String> {
     Ok(format!(
         "L={path}\n\
+         [ -d \"${{L%/*}}\" ] || {{ echo acquired; exit 0; }}\n\
          if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {owner} >\"$L/owner\"; echo acquired; exit 0; fi\n\
          [ -d \"$L\" ] || {{ echo \"cannot create the lock $L\" >&2; exit 1; }}\n\
          echo held\ncat \"$L/owner\" 2>/dev/null || true\n",
@@ -587,6 +589,12 @@ mod tests {
             );
             String::from_utf8(out.stdout).unwrap()
         };
+        let nowhere = dir.path().join("no-webroot/lsyncd.lock");
+        assert_eq!(
+            sh(take_lock(nowhere.to_str().unwrap(), "me").unwrap()),
+            "acquired\n"
+        );
+        assert!(!nowhere.exists());
         assert_eq!(sh(take_lock(lock, "me it's").unwrap()), "acquired\n");
         assert_eq!(sh(take_lock(lock, "you").unwrap()), "held\nme it's\n");
         sh(release_lock(lock, "you").unwrap());
