@@ -269,9 +269,9 @@ async fn plan_and_apply(
     let mut failed = plan.unreachable.clone();
     failed.extend(outcome.failed.iter().cloned());
     failed.extend(removal_failures);
-    if json && purpose == Purpose::Repair {
-        // verify --repair prints its own JSON result: the comparison after it.
-    } else if json {
+    // verify --repair prints its own JSON result: the comparison after it.
+    let prints_result = purpose != Purpose::Repair;
+    if json && prints_result {
         command::print_json(&Report {
             plan: &plan,
             result: Some(ResultReport {
@@ -281,7 +281,7 @@ async fn plan_and_apply(
                 failed: failed.clone(),
             }),
         })?;
-    } else {
+    } else if !json {
         let removed = if removed.is_empty() {
             String::new()
         } else {

@@ -211,11 +211,12 @@ impl Held {
         let Ok(script) = remote::release_lock(&self.path, &self.owner.line()) else {
             return;
         };
-        for name in &self.nodes {
-            if let Some(node) = fleet.nodes.get(name) {
-                let _ = node.run(&script, None).await;
-            }
-        }
+        let releases = self
+            .nodes
+            .iter()
+            .filter_map(|name| fleet.nodes.get(name))
+            .map(|node| node.run(&script, None));
+        futures::future::join_all(releases).await;
     }
 }
 

@@ -17,7 +17,6 @@ use crate::merge;
 use crate::node::Node;
 use crate::probe::Observed;
 use crate::remote::{self, Listing};
-use crate::settings::Settings;
 use crate::tree::{self, PathDrift, Record};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
@@ -125,14 +124,18 @@ async fn repair(
         password: None,
     };
     converge::converge(global, request).await?;
+    let install = InstallDir::under_webroot(&env.webroot);
+    let mut fleet = Fleet::connect_for(global, nodes).await?;
     let deadline = Instant::now() + REPAIR_TIMEOUT;
-    loop {
+    let result = loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let report = inspect(global, args, env, nodes).await?;
-        if report.identical || Instant::now() > deadline {
-            return Ok(report);
+        match compare_fleet(args, env, &install, &mut fleet).await {
+            Ok(report) if !report.identical && Instant::now() < deadline => continue,
+            done => break done,
         }
-    }
+    };
+    fleet.close().await;
+    result
 }
 
 /// Connects, compares, disconnects.
@@ -155,7 +158,7 @@ async fn compare_fleet(
     install: &InstallDir,
     fleet: &mut Fleet,
 ) -> Result<Report> {
-    let settings = installed(fleet, install)
+    let settings = converge::installed_settings(fleet, install)
         .await
         .ok_or_else(|| Error::NotInstalled {
             env: env.name.clone(),
@@ -176,11 +179,6 @@ async fn compare_fleet(
         comparison.absorb(contents);
     }
     Ok(comparison.report(env.name.clone(), synced_dir, args.checksum, fleet))
-}
-
-/// The settings of the installation (from the first node that has a state file).
-async fn installed(fleet: &Fleet, install: &InstallDir) -> Option<Settings> {
-    crate::converge::installed_settings(fleet, install).await
 }
 
 /// Each node's listing script; each node leaves out its own mount points.

@@ -94,18 +94,8 @@ fn a_lock_held_elsewhere_stops_every_change_until_broken_and_a_dead_local_one_is
     assert!(nothing_installed(&cluster, &["n1", "n2"]));
     assert!(!locked(&cluster, "n1"), "n1 kept the lock of a refused run");
 
-    let env = cluster.name.clone();
-    let (code, _, stderr) = cluster.run(&[
-        "--break-lock",
-        "install",
-        "--env",
-        &env,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
-    ]);
+    let breaking = [install_args(&cluster), vec!["--break-lock"]].concat();
+    let (code, _, stderr) = cluster.run(&breaking);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("n2: taking over the lock of filesync reconcile by alice"));
     assert!(!locked(&cluster, "n2"));
@@ -116,7 +106,7 @@ fn a_lock_held_elsewhere_stops_every_change_until_broken_and_a_dead_local_one_is
         "host={} user=root pid=999999999 since=1700000000 command=install",
         host.trim()
     ));
-    let (code, _, stderr) = cluster.run(&["reconcile", "--env", &env]);
+    let (code, _, stderr) = cluster.run(&["reconcile", "--env", &cluster.name]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("n2: taking over the stale lock of"),

@@ -3,7 +3,7 @@
 //! may and may not appear.
 
 use crate::cluster::Cluster;
-use crate::e2e::{everywhere, install, W};
+use crate::e2e::{everywhere, install, install_args, W};
 
 const INSTALL: &str = "/var/www/webroot/lsyncd";
 
@@ -84,18 +84,8 @@ fn secrets_are_private_and_never_leave_the_node_they_belong_to() {
         return;
     };
     let env = cluster.name.clone();
-    let (code, install_out, install_err) = cluster.run(&[
-        "--output",
-        "json",
-        "install",
-        "--env",
-        &env,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
-    ]);
+    let json_install = [install_args(&cluster), vec!["--output", "json"]].concat();
+    let (code, install_out, install_err) = cluster.run(&json_install);
     assert_eq!(code, 0, "{install_err}");
     cluster.exec("n1", &format!("echo x > {W}/x.txt"));
     assert!(everywhere(&cluster, &["n1", "n2"], "x.txt", Some("x\n")));
