@@ -32,6 +32,92 @@ pub fn testbed_available() -> bool {
     false
 }
 
+/// How to bring up a cluster (`testbed/cluster up` options); see [`Cluster::builder`].
+#[derive(Clone, Debug)]
+pub struct ClusterBuilder {
+    name: String,
+    nodes: usize,
+    subnet: u8,
+    routed: bool,
+    old_rsync: Vec<String>,
+    no_rrsync: Vec<String>,
+    webroot_owner: Option<String>,
+}
+
+impl ClusterBuilder {
+    /// Number of nodes n1..nN (default 3).
+    pub fn nodes(mut self, nodes: usize) -> Self {
+        self.nodes = nodes;
+        self
+    }
+
+    /// Third octet of the cluster's subnet 10.213.X.0/24 (default 7).
+    pub fn subnet(mut self, subnet: u8) -> Self {
+        self.subnet = subnet;
+        self
+    }
+
+    /// These nodes run Debian 12's rsync 3.2.7 (`--old-rsync`).
+    pub fn old_rsync(mut self, nodes: &[&str]) -> Self {
+        self.old_rsync = nodes.iter().map(|node| node.to_string()).collect();
+        self
+    }
+
+    /// These nodes have no /usr/bin/rrsync (`--no-rrsync`).
+    pub fn no_rrsync(mut self, nodes: &[&str]) -> Self {
+        self.no_rrsync = nodes.iter().map(|node| node.to_string()).collect();
+        self
+    }
+
+    /// The nodes' webroot belongs to this user and its group (`--webroot-owner`).
+    pub fn webroot_owner(mut self, user: &str) -> Self {
+        self.webroot_owner = Some(user.to_string());
+        self
+    }
+
+    fn routed(mut self, routed: bool) -> Self {
+        self.routed = routed;
+        self
+    }
+
+    /// Brings the cluster up, or returns `None` (skip) when this machine cannot
+    /// make namespaces and we are not in CI. In CI that is a failure.
+    pub fn up(self) -> Option<Cluster> {
+        Cluster::start(&self, Some(serial()))
+    }
+
+    /// The arguments of `testbed/cluster up`.
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "up".into(),
+            "--name".into(),
+            self.name.clone(),
+            "--nodes".into(),
+            self.nodes.to_string(),
+            "--subnet".into(),
+            format!("10.213.{}", self.subnet),
+        ];
+        if self.routed {
+            args.push("--routed".into());
+        }
+        args.extend(node_list_args("--old-rsync", &self.old_rsync));
+        args.extend(node_list_args("--no-rrsync", &self.no_rrsync));
+        if let Some(user) = &self.webroot_owner {
+            args.extend(["--webroot-owner".to_string(), user.clone()]);
+        }
+        args
+    }
+}
+
+/// `OPTION n1,n2` for a non-empty list of nodes, nothing for an empty one.
+fn node_list_args<S: AsRef<str>>(option: &str, nodes: &[S]) -> Vec<String> {
+    if nodes.is_empty() {
+        return Vec::new();
+    }
+    let list: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
+    vec![option.to_string(), list.join(",")]
+}
+
 pub struct Cluster {
     pub name: String,
     pub inventory: PathBuf,
@@ -57,7 +143,21 @@ impl Cluster {
     /// Brings up `nodes` nodes, or returns `None` (skip) when this machine cannot
     /// make namespaces and we are not in CI. In CI that is a failure.
     pub fn up(name: &str, nodes: usize, subnet: u8) -> Option<Cluster> {
-        Self::start(name, nodes, subnet, false, Some(serial()))
+        Self::builder(name).nodes(nodes).subnet(subnet).up()
+    }
+
+    /// A cluster with options: `Cluster::builder("name").nodes(3).subnet(41)
+    /// .old_rsync(&["n2"]).no_rrsync(&["n3"]).webroot_owner("www-data").up()`.
+    pub fn builder(name: &str) -> ClusterBuilder {
+        ClusterBuilder {
+            name: name.to_string(),
+            nodes: 3,
+            subnet: 7,
+            routed: false,
+            old_rsync: Vec::new(),
+            no_rrsync: Vec::new(),
+            webroot_owner: None,
+        }
     }
 
     /// Two clusters on their own subnets whose nodes reach each other through the
@@ -68,27 +168,18 @@ impl Cluster {
         nodes: usize,
     ) -> Option<(Cluster, Cluster)> {
         let serial = serial();
-        let first = Self::start(a, nodes, a_subnet, true, Some(serial))?;
-        let second = Self::start(b, nodes, b_subnet, true, None)?;
+        let routed = |name, subnet| Self::builder(name).nodes(nodes).subnet(subnet).routed(true);
+        let first = Self::start(&routed(a, a_subnet), Some(serial))?;
+        let second = Self::start(&routed(b, b_subnet), None)?;
         Some((first, second))
     }
 
-    fn start(
-        name: &str,
-        nodes: usize,
-        subnet: u8,
-        routed: bool,
-        serial: Option<MutexGuard<'static, ()>>,
-    ) -> Option<Cluster> {
+    fn start(spec: &ClusterBuilder, serial: Option<MutexGuard<'static, ()>>) -> Option<Cluster> {
         if !testbed_available() {
             return None;
         }
-        let subnet = format!("10.213.{subnet}");
-        let nodes = nodes.to_string();
-        let mut args = vec!["up", "--name", name, "--nodes", &nodes, "--subnet", &subnet];
-        if routed {
-            args.push("--routed");
-        }
+        let args = spec.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = testbed(&args);
         assert!(
             output.status.success(),
@@ -110,7 +201,7 @@ impl Cluster {
             )
         };
         Some(Cluster {
-            name: name.to_string(),
+            name: spec.name.clone(),
             inventory: var("FILESYNC_INVENTORY"),
             ssh_config: var("FILESYNC_SSH_CONFIG"),
             dir: var("TESTBED_DIR"),
@@ -158,6 +249,21 @@ impl Cluster {
         let mut full = vec![args[0], "--name", &self.name];
         full.extend_from_slice(&args[1..]);
         testbed(&full)
+    }
+
+    /// `testbed/cluster add`: `count` more nodes (also in the inventory), those
+    /// named in `old_rsync` (names of new nodes, or "all") with rsync 3.2.7.
+    pub fn add_nodes(&self, count: usize, old_rsync: &[&str]) {
+        let count = count.to_string();
+        let mut args = vec!["add".to_string(), "--count".to_string(), count];
+        args.extend(node_list_args("--old-rsync", old_rsync));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.testbed(&args);
+        assert!(
+            output.status.success(),
+            "testbed add failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Removes a node from the inventory (the node itself keeps running).

@@ -1,6 +1,6 @@
 //! Integration tests, compiled into one test binary: the command line without a
 //! cluster (`cli`), and end to end on the simulated cluster of `testbed/cluster`
-//! (`e2e`, `wizard`, `twoenv`).
+//! (`e2e`, `wizard`, `twoenv`), and the simulated cluster itself (`testbed`).
 
 mod bench;
 mod cli;
@@ -12,6 +12,7 @@ mod manifests;
 mod platform;
 mod reconcile;
 mod security;
+mod testbed;
 mod twoenv;
 mod verify;
 mod wizard;
