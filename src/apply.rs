@@ -151,6 +151,7 @@ async fn run<N: Node>(
         Action::RaiseInotifyWatches { to, .. } => {
             (remote::raise_inotify_watches(*to, observed.privilege), None)
         }
+        Action::MoveFromWebroot { .. } => (remote::move_from_webroot(install)?, None),
         Action::CreateInstallDir { .. } => (remote::prepare_install_dir(install)?, None),
         Action::GenerateSyncKey => {
             let comment = format!("filesync@{}", config.node);
@@ -187,6 +188,14 @@ async fn run<N: Node>(
             let lines = render::crontab_lines(config)?;
             let content = crontab::with_lines(&observed.crontab, &config.tag(), &lines);
             remote::set_crontab(content.as_bytes())?
+        }
+        Action::FullStartupPush { to, link } => {
+            let mut peers: Vec<String> =
+                to.iter().map(|name| crate::desired::alias(name)).collect();
+            if *link {
+                peers.push(layout::PEER_ENV_RECORD.to_string());
+            }
+            (remote::full_startup_push(install, &peers)?, None)
         }
         Action::StartLsyncd | Action::RestartLsyncd => {
             let verb = if *action == Action::StartLsyncd {

@@ -183,6 +183,11 @@ pub struct SettingsArgs {
     /// (the reference add-on's shape). Default: what is installed, else mesh.
     #[arg(long, value_enum)]
     pub topology: Option<Topology>,
+
+    /// Days each node keeps what sync replaced or deleted there (its trash;
+    /// see `filesync trash`), 1-3650. Default: what is installed, else 7.
+    #[arg(long, value_name = "DAYS")]
+    pub trash_days: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -18,7 +18,7 @@ use crate::peer_link::PeerLink;
 use crate::plan::{self, Departed, Plan};
 use crate::probe::Observed;
 use crate::progress::Progress;
-use crate::settings::{Delay, Settings, SyncPath, Topology};
+use crate::settings::{Delay, Settings, SyncPath, Topology, TrashDays};
 use crate::state::NodeState;
 use crate::wizard;
 use futures::stream::{self, StreamExt};
@@ -58,6 +58,7 @@ pub struct Flags {
     pub path: Option<SyncPath>,
     pub delay: Option<Delay>,
     pub topology: Option<Topology>,
+    pub trash_days: Option<TrashDays>,
     pub link: LinkChoice,
 }
 
@@ -188,7 +189,7 @@ async fn plan_and_apply(
         .collect();
     plan::sequence_joins(&mut node_plans, &configs, &established);
     if purpose == Purpose::Repair {
-        plan::restart_everywhere(&mut node_plans);
+        plan::restart_everywhere(&mut node_plans, &configs);
     }
 
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
@@ -464,10 +465,15 @@ fn settings(
             Some(link)
         }
     };
+    let trash_days = flags
+        .trash_days
+        .or(installed.map(|s| s.trash_days))
+        .unwrap_or_default();
     Ok(Settings {
         path,
         delay,
         topology,
+        trash_days,
         link,
     })
 }
@@ -501,7 +507,7 @@ async fn node_facts(
             NodeFacts {
                 user: seen.user.clone(),
                 host_keys: seen.host_keys.clone(),
-                rrsync: seen.rrsync.clone(),
+                rsync: seen.rsync.clone().unwrap_or_else(|| "rsync".to_string()),
                 mounts: seen
                     .sync_dir
                     .as_ref()

@@ -15,9 +15,8 @@ pub struct NodeFacts {
     pub user: String,
     /// The node's SSH host public keys (`type base64`), pinned by its peers.
     pub host_keys: Vec<String>,
-    /// The rrsync that confines pushes to the synced directory, if the node has a
-    /// version with `-absolute` and `-no-lock`.
-    pub rrsync: Option<String>,
+    /// The node's rsync, absolute: its daemon mode receives the peers' pushes.
+    pub rsync: String,
     /// Mount points inside the synced directory, relative to it (`/media/nfs`).
     pub mounts: Vec<String>,
     /// The addresses pushes from this node come from (for `from=`).
@@ -56,7 +55,8 @@ pub struct PushTarget {
     pub user: String,
     pub address: String,
     pub host_keys: Vec<String>,
-    /// rsync's destination: `alias:/absolute/synced/dir/`.
+    /// rsync's destination: the receiving module of the peer's rsync daemon over
+    /// SSH, `alias::sync/`.
     pub remote: String,
 }
 
@@ -80,7 +80,10 @@ pub struct NodeConfig {
     pub pushers: Vec<Pusher>,
     /// rsync patterns excluded from sync, anchored at the synced directory.
     pub excludes: Vec<String>,
-    pub rrsync: Option<String>,
+    /// This node's rsync, absolute (the forced command of its peers' keys).
+    pub rsync: String,
+    /// The login user is root: the receiving daemon confines itself with chroot.
+    pub as_root: bool,
     /// Every node of the installation, this one included.
     pub members: Vec<Member>,
     /// Two-environment mode: this node's side of the link to the other environment.
@@ -108,16 +111,19 @@ pub struct LinkConfig {
 impl NodeConfig {
     /// The tag that marks this installation's crontab lines and authorized_keys entries.
     pub fn tag(&self) -> String {
-        tag(&self.install)
+        self.install.tag()
     }
 }
 
 pub fn tag(install: &InstallDir) -> String {
-    format!("filesync:{}", install.root())
+    install.tag()
 }
 
 /// rsync's own temporary directory under `--delay-updates`.
 pub const RSYNC_TEMP_PATTERN: &str = ".~tmp~/";
+
+/// The module of every node's receiving rsync daemon (over SSH).
+pub const RECEIVE_MODULE: &str = "sync";
 
 /// The configuration of every node in `nodes` (the nodes that take part; nodes
 /// without facts are left out of every peer list).
@@ -145,7 +151,7 @@ pub fn node_configs(
             let own = &facts[&node.name];
             let push_targets = targets[&node.name]
                 .iter()
-                .map(|peer| push_target(by_name[peer.as_str()], &facts[peer], &source))
+                .map(|peer| push_target(by_name[peer.as_str()], &facts[peer]))
                 .collect();
             let admitted = pushers[&node.name]
                 .iter()
@@ -154,7 +160,10 @@ pub fn node_configs(
                     from: facts[peer].source_addresses.clone(),
                 })
                 .collect();
-            let mut excludes = vec![RSYNC_TEMP_PATTERN.to_string()];
+            let mut excludes = vec![
+                RSYNC_TEMP_PATTERN.to_string(),
+                format!("/{}/", crate::layout::TRASH_STAGING),
+            ];
             if let Some(inside) = install.relative_to(&source) {
                 excludes.push(format!("{inside}/"));
             }
@@ -168,7 +177,8 @@ pub fn node_configs(
                 targets: push_targets,
                 pushers: admitted,
                 excludes,
-                rrsync: own.rrsync.clone(),
+                rsync: own.rsync.clone(),
+                as_root: own.user == "root",
                 members: records.clone(),
                 link: settings.link.as_ref().map(|link| LinkConfig {
                     url: link.url(&settings.path),
@@ -200,12 +210,12 @@ pub fn alias(node: &str) -> String {
     format!("filesync-{safe}")
 }
 
-fn push_target(peer: &Node, facts: &NodeFacts, source: &str) -> PushTarget {
+fn push_target(peer: &Node, facts: &NodeFacts) -> PushTarget {
     let alias = alias(&peer.name);
     let PeerAddress { host, port } = &peer.address;
     PushTarget {
         name: peer.name.clone(),
-        remote: format!("{alias}:{}/", source.trim_end_matches('/')),
+        remote: format!("{alias}::{RECEIVE_MODULE}/"),
         alias,
         host: host.clone(),
         port: *port,
@@ -236,7 +246,7 @@ pub(crate) mod tests {
                 let facts = NodeFacts {
                     user: "root".into(),
                     host_keys: vec![format!("ssh-ed25519 HOSTKEY{}", node.name)],
-                    rrsync: Some("/usr/bin/rrsync".into()),
+                    rsync: "/usr/bin/rsync".into(),
                     mounts: vec![],
                     source_addresses: vec![node.address.host.clone()],
                 };
@@ -250,6 +260,7 @@ pub(crate) mod tests {
             path: SyncPath::parse(path, "/var/www/webroot").unwrap(),
             delay: "1".parse().unwrap(),
             topology,
+            trash_days: Default::default(),
             link: None,
         }
     }
@@ -266,16 +277,10 @@ pub(crate) mod tests {
         let n1 = &configs["n1"];
         assert_eq!(n1.source, "/var/www/webroot/ROOT/wp-content");
         let remotes: Vec<_> = n1.targets.iter().map(|t| t.remote.as_str()).collect();
-        assert_eq!(
-            remotes,
-            [
-                "filesync-n2:/var/www/webroot/ROOT/wp-content/",
-                "filesync-n3:/var/www/webroot/ROOT/wp-content/"
-            ]
-        );
+        assert_eq!(remotes, ["filesync-n2::sync/", "filesync-n3::sync/"]);
         assert_eq!(n1.targets[0].host_keys, ["ssh-ed25519 HOSTKEYn2"]);
         assert_eq!(n1.pushers[1].from, ["10.1.0.3"]);
-        assert_eq!(n1.excludes, [RSYNC_TEMP_PATTERN]);
+        assert_eq!(n1.excludes, [RSYNC_TEMP_PATTERN, "/.filesync/"]);
         assert_eq!(n1.tag(), "filesync:/var/www/webroot/lsyncd");
     }
 
@@ -298,8 +303,11 @@ pub(crate) mod tests {
         let configs = node_configs(&env, &settings("/", Topology::Ring), &env.nodes, &facts);
         assert_eq!(
             configs["n1"].excludes,
-            [RSYNC_TEMP_PATTERN, "/lsyncd/", "/media/nfs/"]
+            [RSYNC_TEMP_PATTERN, "/.filesync/", "/lsyncd/", "/media/nfs/"]
         );
-        assert_eq!(configs["n2"].excludes, [RSYNC_TEMP_PATTERN, "/lsyncd/"]);
+        assert_eq!(
+            configs["n2"].excludes,
+            [RSYNC_TEMP_PATTERN, "/.filesync/", "/lsyncd/"]
+        );
     }
 }

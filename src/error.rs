@@ -60,6 +60,9 @@ pub enum Error {
     #[error("invalid delay {value:?}: {reason}")]
     InvalidDelay { value: String, reason: String },
 
+    #[error("invalid --trash-days {value:?}: not a whole number of days from 1 to 3650")]
+    InvalidTrashDays { value: String },
+
     #[error("inventory {path}: {reason}")]
     Inventory { path: String, reason: String },
 
@@ -138,6 +141,7 @@ impl Error {
         match self {
             Error::InvalidPath { .. }
             | Error::InvalidDelay { .. }
+            | Error::InvalidTrashDays { .. }
             | Error::Inventory { .. }
             | Error::UnknownEnvironment { .. }
             | Error::UnknownNode { .. }
@@ -169,6 +173,11 @@ impl Error {
             }
             Error::InvalidDelay { .. } => {
                 "--delay is a whole number of seconds from 1 to 3600 (default 10)".to_string()
+            }
+            Error::InvalidTrashDays { .. } => {
+                "--trash-days is how long each node keeps what sync replaced or deleted \
+                 there, 1 to 3650 days (default 7)"
+                    .to_string()
             }
             Error::Inventory { .. } => {
                 "see `filesync --help` and the README for the inventory format; \

@@ -35,6 +35,11 @@ pub enum Action {
         from: u64,
         to: u64,
     },
+    /// An installation of an earlier version lives under the webroot: stop it,
+    /// keep the user's exclusions, remove the rest (synced files stay).
+    MoveFromWebroot {
+        from: String,
+    },
     CreateInstallDir {
         path: String,
     },
@@ -67,6 +72,15 @@ pub enum Action {
         remove: Vec<String>,
     },
     StartLsyncd,
+    /// The next startup push to these peers sends everything this node has
+    /// (to a node that joins, or for a repair) instead of only what changed
+    /// here since lsyncd last had nothing queued.
+    FullStartupPush {
+        to: Vec<String>,
+        /// The other environment too (two-environment mode).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        link: bool,
+    },
     /// A node joining an installation starts pushing only once the installed
     /// nodes `from` have sent it what they have (or a timeout passed).
     StartAfterInitialCopy {
@@ -95,6 +109,7 @@ impl Action {
         match self {
             Action::InstallPackages { .. }
             | Action::RaiseInotifyWatches { .. }
+            | Action::MoveFromWebroot { .. }
             | Action::CreateInstallDir { .. }
             | Action::GenerateSyncKey => Phase::Prepare,
             Action::WriteFile { .. }
@@ -103,7 +118,9 @@ impl Action {
             | Action::CreateExcludesFile
             | Action::UpdateAuthorizedKeys { .. }
             | Action::UpdateCrontab { .. } => Phase::Configure,
-            Action::StartLsyncd | Action::RestartLsyncd => Phase::Activate,
+            Action::FullStartupPush { .. } | Action::StartLsyncd | Action::RestartLsyncd => {
+                Phase::Activate
+            }
             Action::StartAfterInitialCopy { .. } | Action::WriteState { .. } => Phase::Join,
         }
     }
@@ -121,6 +138,10 @@ impl fmt::Display for Action {
             Action::RaiseInotifyWatches { from, to } => {
                 write!(f, "raise fs.inotify.max_user_watches from {from} to {to}")
             }
+            Action::MoveFromWebroot { from } => write!(
+                f,
+                "move the installation out of {from} (stop its lsyncd, keep etc/excludes)"
+            ),
             Action::CreateInstallDir { path } => write!(f, "create {path}"),
             Action::GenerateSyncKey => {
                 f.write_str("generate this node's sync key (it never leaves the node)")
@@ -155,14 +176,25 @@ impl fmt::Display for Action {
                 )
             }
             Action::StartLsyncd => f.write_str("start lsyncd"),
+            Action::FullStartupPush { to, link } => {
+                let mut peers = to.clone();
+                if *link {
+                    peers.push("the other environment".to_string());
+                }
+                write!(
+                    f,
+                    "startup push of everything this node has to {}",
+                    peers.join(", ")
+                )
+            }
             Action::StartAfterInitialCopy { from } => write!(
                 f,
                 "start lsyncd once {} sent what they have",
                 from.join(", ")
             ),
-            Action::RestartLsyncd => {
-                f.write_str("restart lsyncd (full rescan of the synced directory)")
-            }
+            Action::RestartLsyncd => f.write_str(
+                "restart lsyncd once its queue is pushed (it rescans the synced directory)",
+            ),
             Action::WriteState { .. } => f.write_str("record the installation in state.json"),
         }
     }
@@ -390,13 +422,6 @@ pub fn preflight(
                 .to_string(),
         );
     }
-    if config.rrsync.is_none() && !config.pushers.is_empty() {
-        warnings.push(
-            "rrsync (with -absolute and -no-lock, rsync >= 3.2.7) not found: peers' keys are limited \
-             to rsync-capable SSH from their addresses but not confined to the synced directory"
-                .to_string(),
-        );
-    }
     (errors, warnings, actions)
 }
 
@@ -429,6 +454,11 @@ pub fn node_plan(
     warnings: Vec<String>,
 ) -> Result<NodePlan> {
     let mut actions = prepare;
+    if observed.legacy {
+        actions.push(Action::MoveFromWebroot {
+            from: config.install.in_webroot().to_string(),
+        });
+    }
     if !observed.marker {
         actions.push(Action::CreateInstallDir {
             path: config.install.root().to_string(),
@@ -502,6 +532,7 @@ pub fn node_plan(
     match (&observed.lsyncd, lsyncd_conf_changed) {
         (Lsyncd::Running(_), true) => actions.push(Action::RestartLsyncd),
         (Lsyncd::Running(_), false) => {}
+        (Lsyncd::Idle, false) if config.targets.is_empty() && config.link.is_none() => {}
         _ => actions.push(Action::StartLsyncd),
     }
 
@@ -587,12 +618,30 @@ pub fn sequence_joins(
         .map(|p| p.node.clone())
         .collect();
     for node_plan in plans.iter_mut() {
-        if established.contains(&node_plan.node) {
-            continue;
-        }
         let Some(config) = configs.get(&node_plan.node) else {
             continue;
         };
+        if established.contains(&node_plan.node) {
+            // Its startup push sends a joining peer everything, not only what
+            // changed here lately.
+            let joiners: Vec<String> = config
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .filter(|name| !established.contains(name))
+                .collect();
+            if !joiners.is_empty() && activating.contains(&node_plan.node) {
+                let at = activation(node_plan).unwrap_or(node_plan.actions.len());
+                node_plan.actions.insert(
+                    at,
+                    Action::FullStartupPush {
+                        to: joiners,
+                        link: false,
+                    },
+                );
+            }
+            continue;
+        }
         let from: Vec<String> = config
             .pushers
             .iter()
@@ -610,19 +659,40 @@ pub fn sequence_joins(
     }
 }
 
-/// For a repair: every node whose lsyncd is not (re)started by the plan anyway
-/// gets a restart, whose startup sync pushes every file newer than the peer's
-/// copy (`--update`) and deletes nothing: the nodes end with the union.
-pub fn restart_everywhere(plans: &mut [NodePlan]) {
+/// Where a node's plan starts or restarts lsyncd, if it does.
+fn activation(node_plan: &NodePlan) -> Option<usize> {
+    node_plan.actions.iter().position(|a| {
+        matches!(
+            a,
+            Action::StartLsyncd | Action::RestartLsyncd | Action::StartAfterInitialCopy { .. }
+        )
+    })
+}
+
+/// For a repair: every node restarts lsyncd (those the plan does not restart
+/// anyway get a restart), with a startup push of everything it has to every
+/// peer, which copies every file newer than the peer's copy (`--update`) and
+/// deletes nothing: the nodes end with the union, newest copy winning (a local
+/// change with an old modification time was stamped when it spread, so it is
+/// the newest).
+pub fn restart_everywhere(plans: &mut [NodePlan], configs: &BTreeMap<String, NodeConfig>) {
     for node_plan in plans.iter_mut() {
-        let activated = node_plan.actions.iter().any(|a| {
-            matches!(
-                a,
-                Action::StartLsyncd | Action::RestartLsyncd | Action::StartAfterInitialCopy { .. }
-            )
-        });
-        if !activated {
+        let Some(config) = configs.get(&node_plan.node) else {
+            continue;
+        };
+        node_plan
+            .actions
+            .retain(|a| !matches!(a, Action::FullStartupPush { .. }));
+        let at = activation(node_plan).unwrap_or_else(|| {
             node_plan.actions.push(Action::RestartLsyncd);
+            node_plan.actions.len() - 1
+        });
+        let to: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+        let link = config.link.is_some();
+        if !to.is_empty() || link {
+            node_plan
+                .actions
+                .insert(at, Action::FullStartupPush { to, link });
         }
     }
 }
@@ -675,13 +745,15 @@ mod tests {
             privilege: Privilege::Root,
             missing_tools: vec![],
             package_manager: Some(PackageManager::AptGet),
-            rrsync: Some("/usr/bin/rrsync".into()),
+            rsync: Some("/usr/bin/rsync".into()),
             cron_running: true,
             free_kb: Some(1 << 30),
             inotify_watches: Some(65536),
             host_keys: vec!["ssh-ed25519 HOST".into()],
             install_dir: None,
             marker: false,
+            legacy: false,
+            legacy_state: None,
             sync_key: None,
             state: None,
             state_error: None,
@@ -769,8 +841,9 @@ mod tests {
                 "update etc/lsyncd.conf",
                 "update etc/ssh_config",
                 "update etc/known_hosts",
+                "update bin/node-ctl",
                 "authorized_keys: admit pushes from n3",
-                "restart lsyncd (full rescan of the synced directory)",
+                "restart lsyncd once its queue is pushed (it rescans the synced directory)",
                 "record the installation in state.json",
             ]
         );
@@ -1035,8 +1108,15 @@ mod tests {
                 warnings: vec![],
             },
         ];
-        restart_everywhere(&mut plans);
-        assert_eq!(plans[0].actions, [Action::RestartLsyncd]);
-        assert_eq!(plans[1].actions, [Action::StartLsyncd]);
+        restart_everywhere(&mut plans, &configs(2, Topology::Mesh));
+        let everything_to = |peer: &str| Action::FullStartupPush {
+            to: vec![peer.to_string()],
+            link: false,
+        };
+        assert_eq!(
+            plans[0].actions,
+            [everything_to("n2"), Action::RestartLsyncd]
+        );
+        assert_eq!(plans[1].actions, [everything_to("n1"), Action::StartLsyncd]);
     }
 }

@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 pub enum Lsyncd {
     Running(u32),
     Stopped,
+    /// Installed on a node without peers (an environment of one node): nothing
+    /// to push, so no lsyncd; it starts once a peer is added.
+    Idle,
     /// No control script: filesync is not installed there.
     Absent,
 }
@@ -34,7 +37,8 @@ pub struct Observed {
     pub privilege: Privilege,
     pub missing_tools: Vec<String>,
     pub package_manager: Option<PackageManager>,
-    pub rrsync: Option<String>,
+    /// The node's rsync, absolute.
+    pub rsync: Option<String>,
     pub cron_running: bool,
     pub free_kb: Option<u64>,
     pub inotify_watches: Option<u64>,
@@ -43,6 +47,11 @@ pub struct Observed {
     pub install_dir: Option<Vec<String>>,
     /// The install directory carries filesync's marker.
     pub marker: bool,
+    /// An installation of an earlier version lives in `<webroot>/lsyncd/`
+    /// (its marker or state is there): it is moved out by install and reconcile.
+    pub legacy: bool,
+    /// The state of that earlier installation, when it has one.
+    pub legacy_state: Option<NodeState>,
     pub sync_key: Option<String>,
     pub state: Option<NodeState>,
     pub state_error: Option<String>,
@@ -105,6 +114,7 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     };
     let lsyncd = match facts.get("lsyncd") {
         None => Lsyncd::Absent,
+        Some(text) if text.trim() == "idle" => Lsyncd::Idle,
         Some(text) => match text.strip_prefix("running ") {
             Some(pid) => pid
                 .trim()
@@ -143,7 +153,10 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         privilege,
         missing_tools,
         package_manager: PackageManager::from_command(get("package_manager").trim()),
-        rrsync: facts.get("rrsync").map(|path| path.trim().to_string()),
+        rsync: facts
+            .get("tool:rsync")
+            .map(|path| path.trim().to_string())
+            .filter(|path| is_safe_absolute_path(path)),
         cron_running: get("cron_running") == "yes",
         free_kb: number("free_kb"),
         inotify_watches: number("inotify_watches"),
@@ -155,6 +168,10 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
             .get("install_dir")
             .map(|entries| entries.lines().map(str::to_string).collect()),
         marker: facts.contains_key("marker"),
+        legacy: facts.contains_key("legacy_marker") || facts.contains_key("legacy_state"),
+        legacy_state: facts
+            .get("legacy_state")
+            .and_then(|text| NodeState::from_json(text).ok()),
         sync_key: facts.get("sync_key_pub").map(|key| key.trim().to_string()),
         state,
         state_error,
@@ -167,6 +184,14 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         rsyncd,
         sync_dir,
     })
+}
+
+/// An absolute path of plain characters, fit for a forced command.
+fn is_safe_absolute_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c))
 }
 
 /// Mount points from /proc/self/mountinfo strictly inside `dir`, relative to it.
@@ -251,7 +276,8 @@ mod tests {
         assert_eq!(observed.privilege, Privilege::Root);
         assert_eq!(observed.missing_tools, ["lsyncd"]);
         assert_eq!(observed.package_manager, Some(PackageManager::AptGet));
-        assert_eq!(observed.rrsync, None);
+        assert_eq!(observed.rsync.as_deref(), Some("/usr/bin/rsync"));
+        assert!(!observed.legacy);
         assert!(observed.cron_running);
         assert_eq!(observed.free_kb, Some(123456));
         assert_eq!(observed.inotify_watches, Some(8192));

@@ -95,6 +95,7 @@ fn words(values: &[&str]) -> Result<String> {
 pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Result<String> {
     let mut script = format!(
         r#"INSTALL={install}
+LEGACY={legacy}
 WEBROOT={webroot}
 emit() {{ printf '%s\t' "$1"; printf '%s' "$2" | base64 | tr -d '\n'; printf '\n'; }}
 emit_file() {{ if [ -f "$2" ] && [ -r "$2" ]; then printf '%s\t' "$1"; base64 <"$2" | tr -d '\n'; printf '\n'; fi; }}
@@ -107,10 +108,6 @@ for tool in {tools}; do emit "tool:$tool" "$(command -v "$tool" 2>/dev/null)"; d
 for pm in {managers}; do
   if command -v "$pm" >/dev/null 2>&1; then emit package_manager "$pm"; break; fi
 done
-rr=$(command -v rrsync 2>/dev/null)
-if [ -n "$rr" ] && "$rr" -h 2>&1 | grep -q -e -no-lock && "$rr" -h 2>&1 | grep -q -e -absolute; then
-  emit rrsync "$rr"
-fi
 if pgrep -x cron >/dev/null 2>&1 || pgrep -x crond >/dev/null 2>&1; then emit cron_running yes; else emit cron_running no; fi
 emit free_kb "$(df -Pk "$WEBROOT" 2>/dev/null | awk 'NR == 2 {{ print $4 }}')"
 emit_file inotify_watches /proc/sys/fs/inotify/max_user_watches
@@ -125,8 +122,11 @@ if [ -x "$INSTALL/{ctl}" ]; then emit lsyncd "$("$INSTALL/{ctl}" status 2>/dev/n
 emit crontab "$(crontab -l 2>/dev/null)"
 emit_file authorized_keys "$HOME/.ssh/authorized_keys"
 emit_file excludes "$INSTALL/{excludes}"
+emit_file legacy_marker "$LEGACY/.filesync"
+emit_file legacy_state "$LEGACY/{state}"
 "#,
         install = shell_word(install.root())?,
+        legacy = shell_word(install.in_webroot())?,
         webroot = shell_word(webroot)?,
         tools = words(&REQUIRED_TOOLS)?,
         managers = words(&PackageManager::ALL.map(|(command, _)| command))?,
@@ -219,15 +219,58 @@ pub fn create_file(path: &str, mode: u32, content: &[u8]) -> Result<Upload> {
     Ok((script, stdin))
 }
 
-/// Creates the install directory tree and its marker.
+/// Creates the installation directory tree (root's: only the owner may
+/// write), its marker, and under the webroot the links to the logs, where
+/// users of the reference add-on look for them. Root never writes through a
+/// link the webroot's owner could have planted: the links are made only where
+/// no component of `<webroot>/lsyncd/var/log` is a link.
 pub fn prepare_install_dir(install: &InstallDir) -> Result<String> {
     let dirs: Vec<String> = layout::DIRS.iter().map(|dir| install.join(dir)).collect();
     let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
-    Ok(format!(
-        "set -e\nmkdir -p {dirs}\nchmod 700 {run}\n[ -f {marker} ] || echo 'installed by filesync; see state.json' >{marker}\n",
+    let mut script = format!(
+        "set -e\numask 022\nmkdir -p {dirs}\nchmod 755 {root}\nchmod 700 {run} {trash}\n\
+         [ -f {marker} ] || echo 'installed by filesync; see state.json' >{marker}\n\
+         W={in_webroot}\n\
+         if [ ! -L \"$W\" ] && [ ! -L \"$W/var\" ] && [ ! -L \"$W/var/log\" ]; then\n  \
+         mkdir -p \"$W/var/log\"\n",
         dirs = words(&dirs)?,
+        root = shell_word(install.root())?,
         run = shell_word(&install.join("run"))?,
+        trash = shell_word(&install.join(layout::TRASH))?,
         marker = shell_word(&install.join(".filesync"))?,
+        in_webroot = shell_word(install.in_webroot())?,
+    );
+    for log in layout::LINKED_LOGS {
+        script.push_str(&format!(
+            "  ln -sfn {target} \"$W/{log}\"\n",
+            target = shell_word(&install.join(log))?,
+        ));
+    }
+    script.push_str("fi\n");
+    Ok(script)
+}
+
+/// Moves an installation of an earlier version out of `<webroot>/lsyncd/`:
+/// stops its lsyncd, keeps the user's `etc/excludes` (moved into the new
+/// installation directory unless one is there), removes the rest of what it
+/// owned there. Synced files are never touched.
+pub fn move_from_webroot(install: &InstallDir) -> Result<String> {
+    let legacy_ctl = install.join_in_webroot(layout::NODE_CTL);
+    let owned: Vec<String> = layout::LEGACY_OWNED
+        .iter()
+        .map(|path| install.join_in_webroot(path))
+        .collect();
+    let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
+    Ok(format!(
+        "set -e\nif [ -x {ctl} ]; then {ctl} stop || true; fi\n\
+         if [ -f {old_excludes} ] && [ ! -L {old_excludes} ] && [ ! -e {excludes} ]; then \
+         mkdir -p {etc} && cp {old_excludes} {excludes}; fi\n\
+         rm -rf {owned}\n",
+        ctl = shell_word(&legacy_ctl)?,
+        old_excludes = shell_word(&install.join_in_webroot(layout::EXCLUDES))?,
+        excludes = shell_word(&install.join(layout::EXCLUDES))?,
+        etc = shell_word(&install.join("etc"))?,
+        owned = words(&owned)?,
     ))
 }
 
@@ -310,25 +353,78 @@ pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
     )
 }
 
-/// Stops lsyncd and removes exactly what filesync installed in the install
-/// directory; the directory itself goes only if nothing else is left in it.
-/// Synced files are never touched.
+/// Stops lsyncd and removes exactly what filesync installed: the installation
+/// directory but the user's `etc/excludes` (kept, with the directory, when
+/// there is one), the log links under the webroot (`<webroot>/lsyncd` goes
+/// only if nothing else is left in it), and what an earlier version left
+/// there. Synced files are never touched.
 pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
-    let mut owned: Vec<String> = ["etc", "bin", "run", "var", layout::STATE, ".filesync"]
-        .iter()
-        .map(|path| install.join(path))
-        .collect();
+    let mut owned: Vec<String> = [
+        "bin",
+        "run",
+        "var",
+        layout::TRASH,
+        layout::STATE,
+        ".filesync",
+    ]
+    .iter()
+    .map(|path| install.join(path))
+    .collect();
+    owned.extend(
+        layout::LEGACY_OWNED
+            .iter()
+            .filter(|path| **path != "etc")
+            .map(|path| install.join_in_webroot(path)),
+    );
     let control = install.control_dir();
     if !control.starts_with(install.root()) {
         owned.push(control);
     }
     let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let keep = install.join(layout::EXCLUDES);
     Ok(format!(
-        "set -e\nif [ -x {ctl} ]; then {ctl} stop; fi\nrm -rf {owned}\nrmdir {root} 2>/dev/null || true\n",
+        "set -e\nfor ctl in {ctl} {legacy_ctl}; do if [ -x \"$ctl\" ]; then \"$ctl\" stop; fi; done\n\
+         rm -rf {owned}\n\
+         find {etc} -mindepth 1 ! -path {keep} -exec rm -rf {{}} + 2>/dev/null || true\n\
+         if [ -s {keep} ]; then echo \"kept your exclusions in \"{keep}; else rm -f {keep}; fi\n\
+         rmdir {etc} {root} 2>/dev/null || true\n\
+         rm -rf {legacy_etc_owned}\n\
+         rmdir {legacy_etc} {legacy} 2>/dev/null || true\n",
         ctl = shell_word(&install.join(layout::NODE_CTL))?,
+        legacy_ctl = shell_word(&install.join_in_webroot(layout::NODE_CTL))?,
         owned = words(&owned)?,
+        etc = shell_word(&install.join("etc"))?,
+        keep = shell_word(&keep)?,
         root = shell_word(install.root())?,
+        legacy_etc_owned = words(&legacy_etc_files(install).iter().map(String::as_str).collect::<Vec<_>>())?,
+        legacy_etc = shell_word(&install.join_in_webroot("etc"))?,
+        legacy = shell_word(install.in_webroot())?,
     ))
+}
+
+/// What an earlier version wrote in `<webroot>/lsyncd/etc` (the user's
+/// `excludes` there stays theirs).
+fn legacy_etc_files(install: &InstallDir) -> Vec<String> {
+    crate::render::TEMPLATE_FILES
+        .iter()
+        .map(|(_, path, _, _)| *path)
+        .chain([layout::SYNC_KEY, "etc/sync_key.pub"])
+        .chain(layout::SECRET_FILES)
+        .filter(|path| path.starts_with("etc/"))
+        .map(|path| install.join_in_webroot(path))
+        .collect()
+}
+
+/// Marks the peers (by their record names: ssh aliases, `peer-env`) whose next
+/// startup push sends everything this node has; lsyncd removes a mark once
+/// that push succeeded.
+pub fn full_startup_push(install: &InstallDir, peers: &[String]) -> Result<String> {
+    let marks: Vec<String> = peers
+        .iter()
+        .map(|peer| install.join(&format!("run/full-startup-{peer}")))
+        .collect();
+    let marks: Vec<&str> = marks.iter().map(String::as_str).collect();
+    Ok(format!("set -e\ntouch {}\n", words(&marks)?))
 }
 
 /// Starts, or restarts, lsyncd and prints the node's clock (Unix seconds) at that
@@ -368,7 +464,7 @@ pub fn sync_report(install: &InstallDir) -> Result<String> {
 pub fn take_lock(path: &str, owner: &str) -> Result<String> {
     Ok(format!(
         "L={path}\n\
-         [ -d \"${{L%/*}}\" ] || {{ echo acquired; exit 0; }}\n\
+         [ -d \"${{L%/*}}\" ] || mkdir -p \"${{L%/*}}\" 2>/dev/null || {{ echo acquired; exit 0; }}\n\
          if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {owner} >\"$L/owner\"; echo acquired; exit 0; fi\n\
          [ -d \"$L\" ] || {{ echo \"cannot create the lock $L\" >&2; exit 1; }}\n\
          echo held\ncat \"$L/owner\" 2>/dev/null || true\n",
@@ -500,11 +596,14 @@ mod tests {
 
     #[test]
     fn sync_key_is_generated_on_the_node_only_once() {
+        let key = install().join(layout::SYNC_KEY);
         assert_eq!(
             ensure_sync_key(&install(), "filesync:n1").unwrap(),
-            "set -e\numask 077\nif [ ! -f /var/www/webroot/lsyncd/etc/sync_key ]; then \
-             ssh-keygen -q -t ed25519 -N '' -C filesync:n1 -f /var/www/webroot/lsyncd/etc/sync_key \
-             </dev/null >/dev/null; fi\ncat /var/www/webroot/lsyncd/etc/sync_key.pub\n"
+            format!(
+                "set -e\numask 077\nif [ ! -f {key} ]; then \
+                 ssh-keygen -q -t ed25519 -N '' -C filesync:n1 -f {key} \
+                 </dev/null >/dev/null; fi\ncat {key}.pub\n"
+            )
         );
     }
 
@@ -525,14 +624,83 @@ mod tests {
     }
 
     #[test]
-    fn uninstall_removes_only_what_filesync_owns() {
-        assert_eq!(
-            remove_install_dir(&install()).unwrap(),
-            "set -e\nif [ -x /var/www/webroot/lsyncd/bin/node-ctl ]; then /var/www/webroot/lsyncd/bin/node-ctl stop; fi\n\
-             rm -rf /var/www/webroot/lsyncd/etc /var/www/webroot/lsyncd/bin /var/www/webroot/lsyncd/run \
-             /var/www/webroot/lsyncd/var /var/www/webroot/lsyncd/state.json /var/www/webroot/lsyncd/.filesync\n\
-             rmdir /var/www/webroot/lsyncd 2>/dev/null || true\n"
+    fn uninstall_removes_only_what_filesync_owns_and_keeps_the_users_exclusions() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("state");
+        let webroot = dir.path().join("webroot");
+        let install = InstallDir::with_base(base.to_str().unwrap(), webroot.to_str().unwrap());
+        let mkfile = |path: &str, content: &str| {
+            let path = std::path::Path::new(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        };
+        for path in [
+            layout::LSYNCD_CONF,
+            layout::STATE,
+            layout::LEDGER,
+            "trash/x/a.jpg",
+            "bin/node-ctl",
+        ] {
+            mkfile(&install.join(path), "filesync's");
+        }
+        mkfile(&install.join(layout::EXCLUDES), "/cache/\n");
+        // What an earlier version left under the webroot, and a file of the user's there.
+        mkfile(&install.join_in_webroot(layout::LSYNCD_CONF), "old");
+        mkfile(&install.join_in_webroot("state.json"), "{}");
+        mkfile(&install.join_in_webroot("notes.txt"), "the user's");
+        mkfile(webroot.join("ROOT/upload.jpg").to_str().unwrap(), "synced");
+
+        let script = remove_install_dir(&install).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("kept your exclusions"));
+
+        let mut left: Vec<String> = Vec::new();
+        for entry in walk(dir.path()) {
+            left.push(
+                entry
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
+        }
+        left.sort();
+        let instance = install.root().rsplit('/').next().unwrap();
+        assert_eq!(
+            left,
+            [
+                "state".to_string(),
+                format!("state/{instance}"),
+                format!("state/{instance}/etc"),
+                format!("state/{instance}/etc/excludes"),
+                "webroot".into(),
+                "webroot/ROOT".into(),
+                "webroot/ROOT/upload.jpg".into(),
+                "webroot/lsyncd".into(),
+                "webroot/lsyncd/notes.txt".into(),
+            ]
+        );
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.clone());
+            if path.is_dir() && !path.is_symlink() {
+                out.extend(walk(&path));
+            }
+        }
+        out
     }
 
     #[test]
@@ -589,12 +757,13 @@ mod tests {
             );
             String::from_utf8(out.stdout).unwrap()
         };
-        let nowhere = dir.path().join("no-webroot/lsyncd.lock");
+        // The directory that holds the locks is made on first use.
+        let fresh = dir.path().join("no-base-yet/x.lock");
         assert_eq!(
-            sh(take_lock(nowhere.to_str().unwrap(), "me").unwrap()),
+            sh(take_lock(fresh.to_str().unwrap(), "me").unwrap()),
             "acquired\n"
         );
-        assert!(!nowhere.exists());
+        assert!(fresh.join("owner").exists());
         assert_eq!(sh(take_lock(lock, "me it's").unwrap()), "acquired\n");
         assert_eq!(sh(take_lock(lock, "you").unwrap()), "held\nme it's\n");
         sh(release_lock(lock, "you").unwrap());

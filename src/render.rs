@@ -22,10 +22,8 @@ pub struct RenderedFile {
     pub content: String,
 }
 
-const PUSH_SCRIPT: &str = "bin/rsync-push";
-
 /// The rendered files: template name, path in the install directory, mode, template text.
-pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 6] = [
+pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 8] = [
     (
         "lsyncd.conf",
         layout::LSYNCD_CONF,
@@ -52,9 +50,21 @@ pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 6] = [
     ),
     (
         "rsync-push",
-        PUSH_SCRIPT,
+        layout::PUSH_SCRIPT,
         0o755,
         include_str!("../templates/rsync-push.sh.tera"),
+    ),
+    (
+        "receive.conf",
+        layout::RECEIVE_CONF,
+        0o644,
+        include_str!("../templates/receive.conf.tera"),
+    ),
+    (
+        "receive-hook",
+        layout::RECEIVE_HOOK,
+        0o755,
+        include_str!("../templates/receive-hook.sh.tera"),
     ),
     (
         "rsyncd.conf",
@@ -121,6 +131,11 @@ fn rsyncd_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
     Ok(Value::String(text))
 }
 
+/// How long `node-ctl stop` waits for lsyncd's queue to empty, at most.
+const MAX_DRAIN_SECS: u32 = 120;
+/// Pushes one node runs at once (lsyncd's `maxProcesses`).
+const MAX_PUSHES: usize = 4;
+
 #[derive(Serialize)]
 struct Context<'a> {
     version: &'static str,
@@ -128,6 +143,7 @@ struct Context<'a> {
     node: &'a str,
     install_dir: &'a str,
     source: String,
+    synced_dir: String,
     delay: u32,
     targets: &'a [crate::desired::PushTarget],
     excludes: &'a [String],
@@ -155,6 +171,30 @@ struct Context<'a> {
     auth_user: &'static str,
     daemon_exclude: Option<String>,
     peer_env_record: &'static str,
+    ledger: String,
+    ledger_rel: &'static str,
+    scratch: String,
+    cutoff_file: String,
+    run_dir: String,
+    forward_received: bool,
+    backup_dir_arg: String,
+    temp_dir_arg: String,
+    link_backup_dir_arg: String,
+    max_processes: usize,
+    status_rel: &'static str,
+    trash_rel: &'static str,
+    trash_dir: String,
+    staging: &'static str,
+    incoming_trash: &'static str,
+    incoming_temp: &'static str,
+    peer_count: usize,
+    peer_aliases: String,
+    drain_seconds: u32,
+    trash_days: u32,
+    module: &'static str,
+    receive_conf: String,
+    receive_hook: String,
+    as_root: bool,
 }
 
 /// Every file of the installation on this node, in a stable order.
@@ -167,6 +207,7 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         install_dir: install.root(),
         // lsyncd wants the source with a trailing slash to sync its contents.
         source: format!("{}/", config.source.trim_end_matches('/')),
+        synced_dir: config.source.trim_end_matches('/').to_string(),
         delay: config.settings.delay.secs(),
         targets: &config.targets,
         excludes: &config.excludes,
@@ -179,7 +220,7 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         lsyncd_conf: layout::LSYNCD_CONF,
         watchdog_log: layout::WATCHDOG_LOG,
         node_ctl: install.join(layout::NODE_CTL),
-        push_script: install.join(PUSH_SCRIPT),
+        push_script: install.join(layout::PUSH_SCRIPT),
         rsh: format!("ssh -F {}", install.join(layout::SSH_CONFIG)),
         key_file: install.join(layout::SYNC_KEY),
         known_hosts_file: install.join(layout::KNOWN_HOSTS),
@@ -192,10 +233,43 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         secrets_file: install.join(layout::RSYNCD_SECRETS),
         password_file: install.join(layout::RSYNCD_PASS),
         auth_user: crate::peer_link::AUTH_USER,
-        daemon_exclude: install
-            .relative_to(&config.source)
-            .map(|dir| format!("{dir}/")),
+        daemon_exclude: daemon_exclude(config),
         peer_env_record: layout::PEER_ENV_RECORD,
+        ledger: install.join(layout::LEDGER),
+        ledger_rel: layout::LEDGER,
+        scratch: install.join("run/lsyncd-paths"),
+        cutoff_file: install.join("run/cutoff"),
+        run_dir: install.join("run"),
+        forward_received: config.settings.topology == crate::settings::Topology::Ring,
+        backup_dir_arg: format!("--backup-dir={}/{}", layout::INCOMING_TRASH, config.node),
+        link_backup_dir_arg: format!(
+            "--backup-dir={}/{}-{}",
+            layout::INCOMING_TRASH,
+            config.env,
+            config.node
+        ),
+        temp_dir_arg: format!("--temp-dir={}", layout::INCOMING_TEMP),
+        max_processes: MAX_PUSHES,
+        status_rel: layout::STATUS,
+        trash_rel: layout::TRASH,
+        trash_dir: install.join(layout::TRASH),
+        staging: layout::TRASH_STAGING,
+        incoming_trash: layout::INCOMING_TRASH,
+        incoming_temp: layout::INCOMING_TEMP,
+        peer_count: config.targets.len() + usize::from(config.link.is_some()),
+        peer_aliases: config
+            .targets
+            .iter()
+            .map(|t| t.alias.as_str())
+            .chain(config.link.as_ref().map(|_| layout::PEER_ENV_RECORD))
+            .collect::<Vec<_>>()
+            .join(" "),
+        drain_seconds: (2 * config.settings.delay.secs() + 15).min(MAX_DRAIN_SECS),
+        trash_days: config.settings.trash_days.days(),
+        module: crate::desired::RECEIVE_MODULE,
+        receive_conf: install.join(layout::RECEIVE_CONF),
+        receive_hook: install.join(layout::RECEIVE_HOOK),
+        as_root: config.as_root,
     };
     let context = tera::Context::from_serialize(&context)?;
     TEMPLATE_FILES
@@ -212,6 +286,24 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
             })
         })
         .collect()
+}
+
+/// What the receiving daemons refuse to write, one rsyncd.conf `exclude`
+/// value: `<webroot>/lsyncd` when the whole webroot is synced, and the mount
+/// points inside the synced directory (those whose names rsyncd.conf's
+/// space-separated list can hold; the senders exclude all of them anyway).
+fn daemon_exclude(config: &NodeConfig) -> Option<String> {
+    let patterns: Vec<&str> = config
+        .excludes
+        .iter()
+        .map(String::as_str)
+        .filter(|pattern| {
+            *pattern != crate::desired::RSYNC_TEMP_PATTERN
+                && *pattern != format!("/{}/", layout::TRASH_STAGING)
+                && !pattern.contains(char::is_whitespace)
+        })
+        .collect();
+    (!patterns.is_empty()).then(|| patterns.join(" "))
 }
 
 /// The watchdog (every minute) and boot lines of the crontab, tagged.
@@ -246,9 +338,20 @@ pub fn public_key(text: &str) -> Result<String> {
     Ok(format!("{kind} {blob}"))
 }
 
+/// The command a peer's key is forced into on this node: rsync's daemon mode
+/// over SSH with this installation's receiving module, times in UTC (the
+/// ledger's). It ignores whatever command the peer asks for.
+pub fn receive_command(config: &NodeConfig) -> Result<String> {
+    Ok(format!(
+        "env TZ=UTC0 {} --server --daemon --config={} .",
+        escape::shell_word(&config.rsync)?,
+        escape::shell_word(&config.install.join(layout::RECEIVE_CONF))?
+    ))
+}
+
 /// The authorized_keys entry on this node that admits `pusher`'s sync key:
-/// no shell, no forwarding, only from its addresses, and confined to the synced
-/// directory by rrsync where the node has it.
+/// no shell, no forwarding, only from its addresses, forced into the
+/// receiving rsync daemon (which can only write into the synced directory).
 pub fn authorized_key_entry(config: &NodeConfig, pusher: &str, key: &str) -> Result<String> {
     let admitted = config
         .pushers
@@ -260,17 +363,10 @@ pub fn authorized_key_entry(config: &NodeConfig, pusher: &str, key: &str) -> Res
         let from = escape::authorized_keys_option(&admitted.from.join(","))?;
         options.push(format!("from=\"{from}\""));
     }
-    if let Some(rrsync) = &config.rrsync {
-        let command = format!(
-            "{} -wo -no-lock -absolute {}",
-            escape::shell_word(rrsync)?,
-            escape::shell_word(&config.source)?
-        );
-        options.push(format!(
-            "command=\"{}\"",
-            escape::authorized_keys_option(&command)?
-        ));
-    }
+    options.push(format!(
+        "command=\"{}\"",
+        escape::authorized_keys_option(&receive_command(config)?)?
+    ));
     Ok(format!(
         "{} {} {}",
         options.join(","),
@@ -330,12 +426,21 @@ pub(crate) mod tests {
         insta::assert_snapshot!("linked_rsyncd.conf", conf);
         assert!(conf.contains("hosts allow = 10.2.0.0/24 10.2.1.5\n    hosts deny = *\n"));
         assert!(conf.contains("\nuid = root\n"));
+        assert!(conf.contains("\n    use chroot = yes\n"));
+        assert!(
+            conf.contains("\n    log format = l|"),
+            "the ledger tells the link's pushes apart"
+        );
         let lsyncd = file(&files, layout::LSYNCD_CONF);
         insta::assert_snapshot!("linked_lsyncd.conf", lsyncd);
-        assert!(lsyncd.contains("password_file = \"/var/www/webroot/lsyncd/etc/rsyncd.pass\","));
+        let pass = format!(
+            "password_file = \"{}\",",
+            install().join(layout::RSYNCD_PASS)
+        );
+        assert!(lsyncd.contains(&pass), "{pass}");
         let ctl = file(&files, layout::NODE_CTL);
         insta::assert_snapshot!("linked_node-ctl", ctl);
-        assert!(ctl.contains("rsync --daemon --config=\"$INSTALL/etc/rsyncd.conf\""));
+        assert!(ctl.contains("rsync --daemon --config=\"$INSTALL/etc/rsyncd.conf\" 9>&-"));
     }
 
     #[test]
@@ -351,13 +456,21 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_path_rsyncd_conf_cannot_hold_is_refused_in_mode_two_only() {
-        let err = files(&linked("/ROOT/100%", &[])).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("cannot be written into rsyncd.conf"),
-            "{err:#}"
-        );
-        assert!(files(&config("/ROOT/100%", Topology::Mesh)).is_ok());
+    fn rsyncd_conf_values_it_cannot_hold_are_refused() {
+        for bad in ["a%b", "a\nb", " a"] {
+            let err = rsyncd_filter(&Value::String(bad.into()), &HashMap::new()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("cannot be written into rsyncd.conf"),
+                "{bad:?}"
+            );
+        }
+        assert!(rsyncd_filter(&Value::String("/var/www/it's".into()), &HashMap::new()).is_ok());
+    }
+
+    /// The installation every test config renders for.
+    fn install() -> crate::layout::InstallDir {
+        crate::layout::InstallDir::under_webroot("/var/www/webroot")
     }
 
     fn files_of(config: &NodeConfig) -> Vec<RenderedFile> {
@@ -374,49 +487,51 @@ pub(crate) mod tests {
 
     #[test]
     fn hostile_paths_stay_inside_lua_strings() {
-        let hostile = "/ROOT/a\"b'c]]--%d $(id) \\e";
+        let hostile = "/ROOT/a\"b'c]]--d $(id) \\e";
         let files = files(&config(hostile, Topology::Mesh)).unwrap();
         let conf = file(&files, layout::LSYNCD_CONF);
         insta::assert_snapshot!("hostile_lsyncd.conf", conf);
-        assert!(conf.contains(r#"source = "/var/www/webroot/ROOT/a\"b'c]]--%d $(id) \\e/","#));
+        assert!(conf.contains(r#"source = "/var/www/webroot/ROOT/a\"b'c]]--d $(id) \\e/","#));
     }
 
     #[test]
     fn crontab_lines_are_tagged_and_escaped() {
-        let lines = crontab_lines(&config("/ROOT", Topology::Mesh)).unwrap();
+        let config = config("/ROOT", Topology::Mesh);
+        let ctl = config.install.join(layout::NODE_CTL);
         assert_eq!(
-            lines,
+            crontab_lines(&config).unwrap(),
             [
-                "* * * * * /var/www/webroot/lsyncd/bin/node-ctl check >/dev/null 2>&1 # filesync:/var/www/webroot/lsyncd",
-                "@reboot /var/www/webroot/lsyncd/bin/node-ctl start >/dev/null 2>&1 # filesync:/var/www/webroot/lsyncd",
+                format!("* * * * * {ctl} check >/dev/null 2>&1 # filesync:/var/www/webroot/lsyncd"),
+                format!("@reboot {ctl} start >/dev/null 2>&1 # filesync:/var/www/webroot/lsyncd"),
             ]
         );
     }
 
     #[test]
-    fn authorized_key_entry_is_restricted_to_the_pusher_and_the_synced_dir() {
-        let entry = authorized_key_entry(
-            &config("/ROOT/it's \"x\"", Topology::Mesh),
-            "n2",
-            "ssh-ed25519 AAAAC3Nza+/= root@n2\n",
-        )
-        .unwrap();
+    fn authorized_key_entry_forces_the_receiving_daemon_from_the_pusher_only() {
+        let config = config("/ROOT/it's \"x\"", Topology::Mesh);
+        let entry =
+            authorized_key_entry(&config, "n2", "ssh-ed25519 AAAAC3Nza+/= root@n2\n").unwrap();
+        let conf = config.install.join(layout::RECEIVE_CONF);
         assert_eq!(
             entry,
-            r#"restrict,from="10.1.0.2",command="/usr/bin/rrsync -wo -no-lock -absolute \"/var/www/webroot/ROOT/it's \\"x\\"\"" ssh-ed25519 AAAAC3Nza+/= filesync:/var/www/webroot/lsyncd:n2"#
+            format!(
+                "restrict,from=\"10.1.0.2\",command=\"env TZ=UTC0 /usr/bin/rsync --server --daemon \
+                 --config={conf} .\" ssh-ed25519 AAAAC3Nza+/= filesync:/var/www/webroot/lsyncd:n2"
+            )
         );
+        assert!(authorized_key_entry(&config, "n9", "ssh-ed25519 AAAA").is_err());
     }
 
     #[test]
-    fn authorized_key_entry_without_rrsync_still_restricts() {
-        let mut config = config("/ROOT", Topology::Mesh);
-        config.rrsync = None;
-        let entry = authorized_key_entry(&config, "n3", "ssh-ed25519 AAAA").unwrap();
-        assert_eq!(
-            entry,
-            r#"restrict,from="10.1.0.3" ssh-ed25519 AAAA filesync:/var/www/webroot/lsyncd:n3"#
-        );
-        assert!(authorized_key_entry(&config, "n9", "ssh-ed25519 AAAA").is_err());
+    fn the_receiving_module_is_the_synced_dir_confined_and_logged() {
+        let files = files(&config("/ROOT/wp-content", Topology::Mesh)).unwrap();
+        let conf = file(&files, layout::RECEIVE_CONF);
+        insta::assert_snapshot!("mesh_receive.conf", conf);
+        assert!(conf.contains("\n    path = /var/www/webroot/ROOT/wp-content\n"));
+        assert!(conf.contains("\n    write only = yes\n"));
+        assert!(conf.contains("\n    use chroot = yes\n"));
+        assert!(conf.contains("refuse options = D devices specials"));
     }
 
     #[test]

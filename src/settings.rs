@@ -16,8 +16,9 @@ const MAX_PATH_LEN: usize = 1024;
 /// The synced directory, relative to the environment's webroot.
 ///
 /// Always starts with `/`, never ends with one (except the webroot itself, `/`),
-/// has no empty, `.` or `..` component, and no control character. Quotes, spaces
-/// and `%` are allowed: they are escaped wherever the path is written.
+/// has no empty, `.` or `..` component, no control character and no `%` (which
+/// rsync's daemon configuration expands). Quotes and spaces are allowed: they
+/// are escaped wherever the path is written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(try_from = "String", into = "String")]
 pub struct SyncPath(String);
@@ -40,6 +41,12 @@ impl SyncPath {
             return Err(invalid(
                 "it contains a line break or another control character, which lsyncd, \
                  rsync and cron cannot handle safely",
+            ));
+        }
+        if raw.contains('%') {
+            return Err(invalid(
+                "it contains %, which rsync's daemon configuration (the receiving side of \
+                 every push) would expand as an environment variable",
             ));
         }
         let webroot = webroot.trim_end_matches('/');
@@ -158,6 +165,43 @@ impl fmt::Display for Delay {
     }
 }
 
+/// How many days a node keeps what sync replaced or deleted there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrashDays(u32);
+
+pub const DEFAULT_TRASH_DAYS: u32 = 7;
+pub const MAX_TRASH_DAYS: u32 = 3650;
+
+impl TrashDays {
+    pub fn days(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for TrashDays {
+    fn default() -> Self {
+        TrashDays(DEFAULT_TRASH_DAYS)
+    }
+}
+
+impl FromStr for TrashDays {
+    type Err = Error;
+    fn from_str(raw: &str) -> Result<Self> {
+        match raw.trim().parse::<u32>() {
+            Ok(days) if (1..=MAX_TRASH_DAYS).contains(&days) => Ok(TrashDays(days)),
+            _ => Err(Error::InvalidTrashDays {
+                value: raw.to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for TrashDays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Who pushes to whom inside an environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
@@ -192,6 +236,10 @@ pub struct Settings {
     pub path: SyncPath,
     pub delay: Delay,
     pub topology: Topology,
+    /// Days the trash keeps what sync replaced or deleted (installs of earlier
+    /// versions had no trash: the default).
+    #[serde(default)]
+    pub trash_days: TrashDays,
     /// Two-environment mode: the link to the other environment; `None` in mode one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<crate::peer_link::PeerLink>,
@@ -240,13 +288,26 @@ mod tests {
     }
 
     #[test]
-    fn sync_path_refuses_control_characters_but_keeps_quotes_spaces_and_percent() {
+    fn sync_path_refuses_control_characters_and_percent_but_keeps_quotes_and_spaces() {
         assert!(path("/ROOT/a\nb")
             .unwrap_err()
             .to_string()
             .contains("line break"));
         assert!(path("/ROOT/a\tb").is_err());
-        assert_eq!(path("/ROOT/it's \"100%\"").unwrap(), "/ROOT/it's \"100%\"");
+        assert!(path("/ROOT/100%")
+            .unwrap_err()
+            .to_string()
+            .contains("would expand"));
+        assert_eq!(path("/ROOT/it's \"a b\"").unwrap(), "/ROOT/it's \"a b\"");
+    }
+
+    #[test]
+    fn trash_days_are_whole_days_in_range() {
+        assert_eq!("30".parse::<TrashDays>().unwrap().days(), 30);
+        assert_eq!(TrashDays::default().days(), 7);
+        for raw in ["0", "-1", "1.5", "x", "3651"] {
+            assert!(raw.parse::<TrashDays>().is_err(), "{raw}");
+        }
     }
 
     #[test]
@@ -290,10 +351,18 @@ mod tests {
             path: SyncPath::parse("/ROOT/it's", WEBROOT).unwrap(),
             delay: "5".parse().unwrap(),
             topology: Topology::Ring,
+            trash_days: "3".parse().unwrap(),
             link: None,
         };
         let json = serde_json::to_string(&settings).unwrap();
-        assert_eq!(json, r#"{"path":"/ROOT/it's","delay":5,"topology":"ring"}"#);
+        assert_eq!(
+            json,
+            r#"{"path":"/ROOT/it's","delay":5,"topology":"ring","trash_days":3}"#
+        );
         assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), settings);
+        // A state written before the trash existed.
+        let old: Settings =
+            serde_json::from_str(r#"{"path":"/ROOT","delay":5,"topology":"mesh"}"#).unwrap();
+        assert_eq!(old.trash_days, TrashDays::default());
     }
 }

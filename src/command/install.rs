@@ -89,6 +89,7 @@ fn flags(args: &SettingsArgs, env: &Environment, link: LinkChoice) -> Result<Fla
             .transpose()?,
         delay: args.delay.as_deref().map(str::parse).transpose()?,
         topology: args.topology,
+        trash_days: args.trash_days.as_deref().map(str::parse).transpose()?,
         link,
     })
 }

@@ -142,8 +142,15 @@ pub fn node_status(
     let drifted_files = state.map(|s| s.drifted(&seen.files)).unwrap_or_default();
     let mut peers = Vec::new();
     if installed {
-        if !matches!(seen.lsyncd, Lsyncd::Running(_)) {
+        if !matches!(seen.lsyncd, Lsyncd::Running(_) | Lsyncd::Idle) {
             problems.push("lsyncd is not running".to_string());
+        }
+        if seen.legacy {
+            problems.push(format!(
+                "an installation of an earlier filesync version is still in {}: run \
+                 `filesync reconcile` to move it",
+                install.in_webroot()
+            ));
         }
         if !watchdog {
             problems.push("the watchdog crontab lines are missing".to_string());
@@ -306,6 +313,9 @@ fn render(statuses: &[NodeStatus], now: u64) -> String {
     for status in statuses {
         let lsyncd = match &status.lsyncd {
             Some(Lsyncd::Running(pid)) => format!("lsyncd running (pid {pid})"),
+            Some(Lsyncd::Idle) => "no peers yet: nothing to push (lsyncd starts with the first \
+                                   peer)"
+                .to_string(),
             Some(_) => "lsyncd STOPPED".to_string(),
             None if status.installed => "lsyncd unknown".to_string(),
             None => "not installed".to_string(),

@@ -190,6 +190,7 @@ fn listing_scripts(
     let mut scripts = BTreeMap::new();
     for (name, seen) in observed {
         let mut excluded: Vec<String> = install.relative_to(synced_dir).into_iter().collect();
+        excluded.push(format!("/{}", crate::layout::TRASH_STAGING));
         if let Some(dir) = &seen.sync_dir {
             excluded.extend(dir.mounts.iter().cloned());
         }
