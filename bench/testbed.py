@@ -204,9 +204,17 @@ class Cluster:
         """The node's synced directory as a host path."""
         return self.www(node) / SYNCED.removeprefix("/var/www/")
 
+    def installation(self, node):
+        """The node's filesync installation directory (/var/lib/filesync/<instance>
+        inside the node) as a host path: the one under the node's private
+        /var/lib/filesync."""
+        base = self.dir / "nodes" / node / "fs" / "var" / "lib" / "filesync"
+        found = [d for d in base.glob("*") if d.is_dir() and not d.name.endswith(".lock")]
+        return found[0] if found else base / "not-installed"
+
     def lsyncd_log(self, node):
         """The node's lsyncd log as a host path."""
-        return self.www(node) / "webroot" / "lsyncd" / "var" / "log" / "lsyncd.log"
+        return self.installation(node) / "var" / "log" / "lsyncd.log"
 
     def start_agents(self):
         """Starts one agent per node (idempotent)."""

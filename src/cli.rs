@@ -119,6 +119,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Remove file sync from the nodes of an environment (synced files stay).
     Uninstall(EnvArgs),
+    /// What sync replaced or deleted on each node, kept for --trash-days: list
+    /// it, or put a kept copy back.
+    Trash(TrashArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -257,6 +260,39 @@ pub struct LogsArgs {
     /// How many lines per node.
     #[arg(long, default_value_t = 50)]
     pub lines: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrashArgs {
+    #[command(subcommand)]
+    pub action: TrashAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TrashAction {
+    /// List the copies each node keeps, newest first.
+    List {
+        #[command(flatten)]
+        target: EnvArgs,
+        /// Only copies of this path (relative to the synced directory).
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Put a kept copy back on one node; it then spreads like any change made there.
+    /// What is at that path now goes to the trash first.
+    Restore {
+        /// The environment (a table [environments.NAME] of the inventory).
+        #[arg(long)]
+        env: Option<String>,
+        /// The node whose trash holds the copy.
+        #[arg(long)]
+        node: String,
+        /// The version to restore (from `trash list`); default: the newest.
+        #[arg(long)]
+        version: Option<String>,
+        /// The path, relative to the synced directory, e.g. uploads/2026/11/logo.png.
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

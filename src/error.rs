@@ -88,6 +88,13 @@ pub enum Error {
     #[error("platform API: {reason}")]
     Platform { reason: String },
 
+    #[error("the trash of {node} holds no {what}")]
+    NotInTrash {
+        env: String,
+        node: String,
+        what: String,
+    },
+
     /// A setting of the link between two environments (peer, port, password, allowed
     /// addresses) is unusable.
     #[error("invalid {setting}: {reason}")]
@@ -150,6 +157,7 @@ impl Error {
             | Error::Unsupported { .. }
             | Error::InvalidLink { .. }
             | Error::NotInstalled { .. }
+            | Error::NotInTrash { .. }
             | Error::Preflight { .. }
             | Error::TooFewNodes { .. }
             | Error::Cancelled => ExitCode::BadInput,
@@ -208,6 +216,10 @@ impl Error {
             Error::NotInstalled { env } => format!(
                 "install it first: filesync install --env {env} --path PATH (reconcile takes \
                  its settings from an existing installation)"
+            ),
+            Error::NotInTrash { env, node, .. } => format!(
+                "`filesync trash list --env {env} --nodes {node}` shows what that node keeps \
+                 (paths relative to the synced directory, and their versions)"
             ),
             Error::Preflight { .. } => {
                 "fix the problems above on those nodes, then run the command again".to_string()

@@ -35,6 +35,7 @@ pub mod source;
 pub mod ssh;
 pub mod state;
 pub mod topology;
+pub mod trash;
 pub mod tree;
 pub mod wizard;
 
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => command::verify::run(global, args).await,
         Command::Logs(args) => command::logs::run(global, args).await,
         Command::Uninstall(args) => command::uninstall::run(global, args).await,
+        Command::Trash(args) => command::trash::run(global, args).await,
         Command::Completions { shell } => command::completions::completions(*shell),
         Command::Man => command::completions::man(),
     }

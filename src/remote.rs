@@ -492,6 +492,40 @@ pub fn release_lock(path: &str, owner: &str) -> Result<String> {
     ))
 }
 
+/// Lists the trash: every kept file and link as `path\0size\0mtime\0`, the
+/// path starting with its version directory (see `trash::parse_listing`).
+pub fn list_trash(install: &InstallDir) -> Result<String> {
+    Ok(format!(
+        "cd {} 2>/dev/null || exit 0\nfind . -mindepth 2 \\( -type f -o -type l \\) -printf '%P\\0%s\\0%T@\\0'\n",
+        shell_word(&install.join(layout::TRASH))?
+    ))
+}
+
+/// Puts the kept copy of `path` from trash version `version` back into the
+/// synced directory, as a local change (it spreads to the peers, stamped with
+/// the current time since it carries an older one). What is there now is put
+/// in the trash first, under a `restore` version. `version` and `path` must
+/// have passed `trash::is_version` and `trash::relative_path`.
+pub fn restore_from_trash(
+    install: &InstallDir,
+    synced_dir: &str,
+    version: &str,
+    path: &str,
+) -> Result<String> {
+    Ok(format!(
+        "set -e\nsrc={trash}/{version}/{path}\ndst={synced}/{path}\n\
+         if [ ! -e \"$src\" ] && [ ! -L \"$src\" ]; then echo \"not in the trash: $src\" >&2; exit 3; fi\n\
+         if [ -e \"$dst\" ] || [ -L \"$dst\" ]; then\n  \
+         aside={trash}/$(date -u +%Y%m%dT%H%M%SZ)-restore-$$/{path}\n  \
+         mkdir -p \"$(dirname \"$aside\")\"\n  mv \"$dst\" \"$aside\"\n  echo \"$aside\"\nfi\n\
+         mkdir -p \"$(dirname \"$dst\")\"\ncp -a \"$src\" \"$dst\"\n",
+        trash = shell_word(&install.join(layout::TRASH))?,
+        version = shell_word(version)?,
+        path = shell_word(path)?,
+        synced = shell_word(synced_dir.trim_end_matches('/'))?,
+    ))
+}
+
 /// What a tree listing holds per path: metadata, or content digests of files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Listing {

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod nodes;
 pub mod reconcile;
 pub mod status;
+pub mod trash;
 pub mod uninstall;
 pub mod verify;
 pub mod watch;

@@ -288,6 +288,22 @@ impl Cluster {
     pub fn synced(&self, node: &str) -> PathBuf {
         self.www(node).join("webroot/ROOT/wp-content")
     }
+
+    /// The node's filesync installation directory (`installation()` inside
+    /// it), as seen from the host.
+    pub fn installation(&self, node: &str) -> PathBuf {
+        self.dir
+            .join("nodes")
+            .join(node)
+            .join("fs")
+            .join(installation().trim_start_matches('/'))
+    }
+
+    /// Whether anything of filesync's is in the node's installation directory
+    /// or under its webroot.
+    pub fn has_installation(&self, node: &str) -> bool {
+        self.installation(node).exists() || self.www(node).join("webroot/lsyncd").exists()
+    }
 }
 
 impl Drop for Cluster {
@@ -296,6 +312,14 @@ impl Drop for Cluster {
             testbed(&["down", "--name", &self.name]);
         }
     }
+}
+
+/// filesync's installation directory inside every test node (webroot
+/// /var/www/webroot).
+pub fn installation() -> String {
+    filesync::layout::InstallDir::under_webroot("/var/www/webroot")
+        .root()
+        .to_string()
 }
 
 /// Polls `condition` until it holds or `timeout` passes; true if it held.

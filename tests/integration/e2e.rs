@@ -1,7 +1,7 @@
 //! End to end on the simulated cluster: real sshd, cron, lsyncd and rsync in
 //! network namespaces, driven by the real `filesync` binary.
 
-use crate::cluster::{eventually, time_until, Cluster};
+use crate::cluster::{eventually, installation, time_until, Cluster};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -108,7 +108,7 @@ fn install_keeps_creates_edits_renames_and_deletes_identical_on_every_node() {
         assert_eq!(node["peers"].as_array().unwrap().len(), 2, "{node}");
     }
 
-    let state = cluster.www("n1").join("webroot/lsyncd/state.json");
+    let state = cluster.installation("n1").join("state.json");
     let before = fs::metadata(&state).unwrap().modified().unwrap();
     let (code, stdout, _) = cluster.run(&["install", "--env", &cluster.name, "--yes"]);
     assert_eq!(code, 0);
@@ -146,10 +146,7 @@ fn plan_after_a_node_joins_the_inventory_shows_the_difference_and_changes_nothin
         "{stdout}"
     );
     assert!(section("n2").contains("admit pushes from n3"), "{stdout}");
-    assert!(
-        !cluster.www("n3").join("webroot/lsyncd").exists(),
-        "plan changed n3"
-    );
+    assert!(!cluster.has_installation("n3"), "plan changed n3");
 }
 
 #[test]
@@ -174,10 +171,7 @@ fn uninstall_removes_filesync_but_keeps_files_keys_and_crontab_lines_of_others()
             content(&cluster.synced(node).join("keep.txt")).as_deref(),
             Some("keep\n")
         );
-        assert!(
-            !cluster.www(node).join("webroot/lsyncd").exists(),
-            "{node}: install dir left"
-        );
+        assert!(!cluster.has_installation(node), "{node}: install dir left");
         let processes = cluster.try_exec(node, "pgrep -a lsyncd");
         assert!(!processes.status.success(), "{node}: lsyncd still running");
         let crontab = cluster.exec(node, "crontab -l 2>/dev/null || true");
@@ -227,10 +221,7 @@ fn bad_input_is_refused_and_no_node_changes() {
         assert!(stderr.contains("Hint:"), "{args:?}: {stderr}");
     }
     for node in ["n1", "n2"] {
-        assert!(
-            !cluster.www(node).join("webroot/lsyncd").exists(),
-            "{node} was changed"
-        );
+        assert!(!cluster.has_installation(node), "{node} was changed");
     }
 }
 
@@ -311,10 +302,7 @@ fn a_changed_host_key_or_a_refused_login_stops_filesync_before_any_change() {
     assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("SSH authentication to n"), "{stderr}");
     for node in ["n1", "n2"] {
-        assert!(
-            !cluster.www(node).join("webroot/lsyncd").exists(),
-            "{node} was changed"
-        );
+        assert!(!cluster.has_installation(node), "{node} was changed");
     }
 }
 
@@ -349,21 +337,39 @@ fn the_watchdog_restarts_a_killed_lsyncd_and_changes_made_meanwhile_arrive() {
         "meanwhile.txt",
         Some("meanwhile\n")
     ));
-    let log = cluster.exec("n1", "cat /var/www/webroot/lsyncd/var/log/watchdog.log");
+    let log = cluster.exec(
+        "n1",
+        &format!("cat {}/var/log/watchdog.log", installation()),
+    );
     assert!(log.contains("lsyncd is not running, starting it"), "{log}");
 }
 
 #[test]
-fn a_sync_path_with_quotes_spaces_and_percent_is_synced_safely() {
+fn a_sync_path_with_quotes_and_spaces_is_synced_safely_and_one_with_percent_refused() {
     let Some(cluster) = Cluster::up("e2eh", 2, 29) else {
         return;
     };
-    let path = "/ROOT/it's a \"100%\" $(id) dir";
+    let env = cluster.name.clone();
+    // rsync's daemon configuration (the receiving side) would expand %VAR%.
+    let (code, _, stderr) = cluster.run(&[
+        "install",
+        "--env",
+        &env,
+        "--path",
+        "/ROOT/100%",
+        "--delay",
+        "1",
+        "--yes",
+    ]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("contains %"), "{stderr}");
+    assert!(!cluster.has_installation("n1"));
+
+    let path = "/ROOT/it's a \"q\" $(id) dir";
     let dir = format!("/var/www/webroot{path}");
     for node in ["n1", "n2"] {
         fs::create_dir_all(cluster.www(node).join(format!("webroot{path}"))).unwrap();
     }
-    let env = cluster.name.clone();
     let args = [
         "install", "--env", &env, "--path", path, "--delay", "1", "--yes",
     ];

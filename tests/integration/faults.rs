@@ -2,13 +2,11 @@
 //! cut off, restarted or out of disk, conflicting edits. Each test ends by
 //! checking that nothing was lost and the nodes agree (`filesync verify`).
 
-use crate::cluster::{eventually, time_until, Cluster};
+use crate::cluster::{eventually, installation, time_until, Cluster};
 use crate::e2e::{content, everywhere, install, install_args, W};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
-
-const LOCK: &str = "/var/www/webroot/lsyncd.lock";
 
 fn verify_identical(cluster: &Cluster) {
     let env = cluster.name.clone();
@@ -18,15 +16,13 @@ fn verify_identical(cluster: &Cluster) {
 
 fn locked(cluster: &Cluster, node: &str) -> bool {
     cluster
-        .try_exec(node, &format!("test -d {LOCK}"))
+        .try_exec(node, &format!("test -d {}.lock", installation()))
         .status
         .success()
 }
 
 fn nothing_installed(cluster: &Cluster, nodes: &[&str]) -> bool {
-    nodes
-        .iter()
-        .all(|node| !cluster.www(node).join("webroot/lsyncd").exists())
+    nodes.iter().all(|node| !cluster.has_installation(node))
 }
 
 #[test]
@@ -81,7 +77,10 @@ fn a_lock_held_elsewhere_stops_every_change_until_broken_and_a_dead_local_one_is
     let plant = |owner: &str| {
         cluster.exec(
             "n2",
-            &format!("mkdir -p {LOCK} && echo '{owner}' > {LOCK}/owner"),
+            &format!(
+                "L={}.lock; mkdir -p $L && echo '{owner}' > $L/owner",
+                installation()
+            ),
         );
     };
     plant("host=ops-elsewhere user=alice pid=1 since=1700000000 command=reconcile");
@@ -143,10 +142,10 @@ fn an_operator_interrupted_mid_install_leaves_no_half_config_and_a_rerun_finishe
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{seen:#?}");
 
-    let conf = "/var/www/webroot/lsyncd/etc/lsyncd.conf";
+    let conf = format!("{}/etc/lsyncd.conf", installation());
     let before: Vec<Option<String>> = ["n1", "n2", "n3"]
         .iter()
-        .map(|node| content(&cluster.www(node).join("webroot/lsyncd/etc/lsyncd.conf")))
+        .map(|node| content(&cluster.installation(node).join("etc/lsyncd.conf")))
         .collect();
 
     let (code, stdout, stderr) = cluster.run(&install_args(&cluster));
@@ -161,7 +160,7 @@ fn an_operator_interrupted_mid_install_leaves_no_half_config_and_a_rerun_finishe
                 "{node}: the interrupted run left a different config"
             );
         }
-        let litter = cluster.exec(node, "ls -A /var/www/webroot/lsyncd/etc");
+        let litter = cluster.exec(node, &format!("ls -A {}/etc", installation()));
         assert!(!litter.contains(".filesync."), "{node}: {litter}");
     }
     cluster.exec("n3", &format!("echo after > {W}/after.txt"));

@@ -10,6 +10,7 @@ mod escaping;
 mod faults;
 mod manifests;
 mod platform;
+mod push_action;
 mod reconcile;
 mod security;
 mod testbed;

@@ -14,7 +14,7 @@ fn reconcile(cluster: &Cluster, extra: &[&str]) -> (i32, String, String) {
 }
 
 fn installed(cluster: &Cluster, node: &str) -> bool {
-    cluster.www(node).join("webroot/lsyncd/state.json").exists()
+    cluster.installation(node).join("state.json").exists()
 }
 
 #[test]
@@ -131,8 +131,7 @@ fn a_node_that_leaves_while_unreachable_is_dropped_from_every_peer_list_and_repo
         stdout.contains("n3: left the environment; unreachable"),
         "{stdout}"
     );
-    let conf =
-        fs::read_to_string(cluster.www("n1").join("webroot/lsyncd/etc/lsyncd.conf")).unwrap();
+    let conf = fs::read_to_string(cluster.installation("n1").join("etc/lsyncd.conf")).unwrap();
     assert!(!conf.contains("filesync-n3"), "{conf}");
     cluster.exec("n2", &format!("echo x > {W}/x.txt"));
     assert!(everywhere(&cluster, &["n1", "n2"], "x.txt", Some("x\n")));

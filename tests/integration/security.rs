@@ -2,73 +2,183 @@
 //! peers (rsync into the synced directory, nothing else), and where secrets
 //! may and may not appear.
 
-use crate::cluster::Cluster;
+use crate::cluster::{installation, Cluster};
 use crate::e2e::{everywhere, install, install_args, W};
 
-const INSTALL: &str = "/var/www/webroot/lsyncd";
+/// Pushes as node `from` would, with its key, ssh config and pinned host keys,
+/// and the options every honest push carries unless `options` replaces them.
+fn push(
+    cluster: &Cluster,
+    from: &str,
+    options: &str,
+    what: &str,
+    to: &str,
+) -> std::process::Output {
+    let install = installation();
+    cluster.try_exec(
+        from,
+        &format!("rsync -e 'ssh -F {install}/etc/ssh_config' {options} {what} '{to}'"),
+    )
+}
+
+const HONEST: &str = "-rlptgo --backup --backup-dir=.filesync/trash/test";
 
 #[test]
-fn a_sync_key_can_only_write_into_the_synced_directory_of_its_peers() {
-    let Some(cluster) = Cluster::up("sca", 2, 80) else {
+fn a_sync_key_can_only_write_into_the_synced_directory_of_its_peers_whatever_their_rsync() {
+    // n2 runs Debian 12's own rsync 3.2.7, n3 has no rrsync at all.
+    let Some(cluster) = Cluster::builder("sca")
+        .nodes(3)
+        .subnet(80)
+        .old_rsync(&["n2"])
+        .no_rrsync(&["n3"])
+        .up()
+    else {
         return;
     };
     install(&cluster);
-    // From n1, as lsyncd would: its key, its ssh config, its pinned host keys.
-    let ssh = format!("ssh -F {INSTALL}/etc/ssh_config");
+    let install = installation();
+    let ssh = format!("ssh -F {install}/etc/ssh_config");
     let as_n1 = |command: &str| cluster.try_exec("n1", command);
-
-    let shell = as_n1(&format!("{ssh} filesync-n2 id"));
-    let said = String::from_utf8_lossy(&shell.stdout);
-    assert!(
-        !shell.status.success() && !said.contains("uid="),
-        "ran a command: {said}"
-    );
-    let tty = as_n1(&format!("{ssh} -tt filesync-n2 </dev/null"));
-    assert!(
-        !String::from_utf8_lossy(&tty.stdout).contains('#'),
-        "got a shell"
+    cluster.exec(
+        "n1",
+        "echo pwned > /tmp/payload; mkdir -p /tmp/links/a && ln -sfn /etc /tmp/links/a/evil \
+         && ln -sfn ../../../../../../etc /tmp/links/a/up && ln -sfn ../b /tmp/links/a/inside; \
+         mkdir -p /tmp/through/a/evil /tmp/through/a/up && echo pwned > /tmp/through/a/evil/filesync-pwned \
+         && echo pwned > /tmp/through/a/up/filesync-pwned; \
+         echo s > /tmp/setuid && chmod 4755 /tmp/setuid; mknod /tmp/device c 1 3",
     );
 
-    // Writing outside the synced directory: absolute, relative, via `..`.
-    cluster.exec("n1", "echo pwned > /tmp/payload");
-    for target in [
-        "/tmp/escaped",
-        "../escaped",
-        "/var/www/webroot/escaped",
-        "x/../../escaped",
-    ] {
-        let _ = as_n1(&format!(
-            "rsync -e '{ssh}' /tmp/payload 'filesync-n2:{target}'"
+    for peer in ["n2", "n3"] {
+        let alias = format!("filesync-{peer}");
+        // No command and no shell: the key only gets rsync's daemon greeting.
+        let shell = as_n1(&format!("{ssh} {alias} id </dev/null"));
+        let said = String::from_utf8_lossy(&shell.stdout);
+        assert!(!said.contains("uid="), "{peer}: ran a command: {said}");
+        assert!(said.contains("@RSYNCD"), "{peer}: {said}");
+        let tty = as_n1(&format!("{ssh} -tt {alias} </dev/null"));
+        assert!(
+            !String::from_utf8_lossy(&tty.stdout).contains('#'),
+            "{peer}: got a shell"
+        );
+
+        // Writing outside the synced directory: paths, then links and writes through them.
+        for target in ["../escaped", "/tmp/escaped", "x/../../escaped"] {
+            let _ = push(
+                &cluster,
+                "n1",
+                HONEST,
+                "/tmp/payload",
+                &format!("{alias}::sync/{target}"),
+            );
+            let _ = push(
+                &cluster,
+                "n1",
+                HONEST,
+                "/tmp/payload",
+                &format!("{alias}:{target}"),
+            );
+        }
+        let links = push(
+            &cluster,
+            "n1",
+            HONEST,
+            "/tmp/links/",
+            &format!("{alias}::sync/"),
+        );
+        assert!(
+            links.status.success(),
+            "{}",
+            String::from_utf8_lossy(&links.stderr)
+        );
+        let _ = push(
+            &cluster,
+            "n1",
+            HONEST,
+            "/tmp/through/",
+            &format!("{alias}::sync/"),
+        );
+        let outside = cluster.exec(
+            peer,
+            &format!(
+                "find / -xdev \\( -name escaped -o -name filesync-pwned \\) -not -path '{W}/*' \
+                 2>/dev/null; true"
+            ),
+        );
+        assert!(
+            outside.trim().is_empty(),
+            "{peer}: wrote outside: {outside}"
+        );
+        let kept = cluster.exec(
+            peer,
+            &format!("find {W}/a -maxdepth 1 -type l -printf '%f '"),
+        );
+        assert_eq!(
+            kept.trim(),
+            "inside",
+            "{peer}: links out of the tree must go"
+        );
+
+        // No setuid bit, no device, and a push that would not keep what it replaces is refused.
+        let setuid = push(
+            &cluster,
+            "n1",
+            HONEST,
+            "/tmp/setuid",
+            &format!("{alias}::sync/"),
+        );
+        assert!(setuid.status.success());
+        let mode = cluster.exec(peer, &format!("stat -c %a {W}/setuid"));
+        assert_eq!(mode.trim(), "755", "{peer}: setuid bit kept");
+        let device = push(
+            &cluster,
+            "n1",
+            &format!("{HONEST} -D"),
+            "/tmp/device",
+            &format!("{alias}::sync/"),
+        );
+        assert!(
+            !device.status.success(),
+            "{peer}: a device node was accepted"
+        );
+        assert!(
+            cluster
+                .try_exec(peer, &format!("test -e {W}/device"))
+                .status
+                .code()
+                != Some(0)
+        );
+        let careless = push(
+            &cluster,
+            "n1",
+            "-rlptgo",
+            "/tmp/payload",
+            &format!("{alias}::sync/careless"),
+        );
+        assert!(
+            !careless.status.success(),
+            "{peer}: a push without --backup was accepted"
+        );
+
+        // Reading from the peer (the module is write-only and unlisted).
+        cluster.exec(peer, &format!("echo secret > {W}/private-{peer}.txt"));
+        let pull = as_n1(&format!(
+            "rsync -e '{ssh}' '{alias}::sync/private-{peer}.txt' /tmp/pulled"
         ));
+        assert!(!pull.status.success(), "{peer}: the sync key could read");
+        let list = as_n1(&format!("rsync -e '{ssh}' '{alias}::'"));
+        assert!(
+            !String::from_utf8_lossy(&list.stdout).contains("sync"),
+            "{peer}: modules listed"
+        );
     }
-    let outside = cluster.exec(
-        "n2",
-        &format!("find / -xdev -name escaped -not -path '{W}/*' 2>/dev/null; ls /tmp"),
-    );
-    assert!(!outside.contains("escaped"), "wrote outside: {outside}");
 
-    // Reading from the peer (write-only key).
-    cluster.exec("n2", &format!("echo secret > {W}/private.txt"));
-    assert!(everywhere(
-        &cluster,
-        &["n1", "n2"],
-        "private.txt",
-        Some("secret\n")
-    ));
-    let pull = as_n1(&format!(
-        "rsync -e '{ssh}' 'filesync-n2:{W}/private.txt' /tmp/pulled"
-    ));
-    assert!(!pull.status.success(), "the sync key could read from n2");
-
-    // The same key from another address is refused (from=); `true` alone is
-    // what rrsync allows for connectivity checks, so it shows the login itself.
+    // The same key from another address is refused (from=).
     cluster.exec("n1", "ip addr add 10.213.80.99/24 dev eth0");
     let direct = format!("{ssh} -o ControlPath=none");
-    assert!(as_n1(&format!("{direct} filesync-n2 true"))
-        .status
-        .success());
+    let ok = as_n1(&format!("{direct} filesync-n2 true </dev/null"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("@RSYNCD"));
     let foreign = as_n1(&format!(
-        "{direct} -o BindAddress=10.213.80.99 filesync-n2 true"
+        "{direct} -o BindAddress=10.213.80.99 filesync-n2 true </dev/null"
     ));
     assert!(
         !foreign.status.success()
@@ -94,13 +204,14 @@ fn secrets_are_private_and_never_leave_the_node_they_belong_to() {
     let (_, logs, _) = cluster.run(&["logs", "--env", &env]);
     let printed = [install_out, install_err, status, plan, logs].concat();
 
+    let install = installation();
     for node in ["n1", "n2"] {
-        let key = cluster.exec(node, &format!("stat -c '%a %U' {INSTALL}/etc/sync_key"));
+        let key = cluster.exec(node, &format!("stat -c '%a %U' {install}/etc/sync_key"));
         assert_eq!(key.trim(), "600 root", "{node}: sync key mode/owner");
-        let dirs = cluster.exec(node, &format!("stat -c '%a' {INSTALL}/run"));
+        let dirs = cluster.exec(node, &format!("stat -c '%a' {install}/run"));
         assert_eq!(dirs.trim(), "700", "{node}: control socket dir");
         // The private key's body, line by line, appears nowhere else.
-        let private = cluster.exec(node, &format!("cat {INSTALL}/etc/sync_key"));
+        let private = cluster.exec(node, &format!("cat {install}/etc/sync_key"));
         // The first line is a header every unencrypted ed25519 key shares.
         let body: Vec<&str> = private
             .lines()
@@ -111,13 +222,13 @@ fn secrets_are_private_and_never_leave_the_node_they_belong_to() {
         let elsewhere = cluster.exec(
             node,
             &format!(
-                "cat {INSTALL}/state.json {INSTALL}/var/log/* {INSTALL}/etc/ssh_config \
-                 {INSTALL}/etc/lsyncd.conf; ps -eo args"
+                "cat {install}/state.json {install}/var/log/* {install}/etc/ssh_config \
+                 {install}/etc/lsyncd.conf; ps -eo args"
             ),
         );
         let peers = cluster.exec(
             if node == "n1" { "n2" } else { "n1" },
-            &format!("cat {INSTALL}/etc/* 2>/dev/null; cat /root/.ssh/authorized_keys"),
+            &format!("cat {install}/etc/* 2>/dev/null; cat /root/.ssh/authorized_keys"),
         );
         for line in body {
             assert!(

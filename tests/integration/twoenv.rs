@@ -3,7 +3,7 @@
 //! node pushes inside its environment over SSH and to the other environment's
 //! rsync daemon with the shared password.
 
-use crate::cluster::{eventually, Cluster};
+use crate::cluster::{eventually, installation, Cluster};
 use crate::e2e::{content, W};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -89,8 +89,11 @@ fn command_lines(clusters: &[&Cluster]) -> String {
 fn non_secret_text(cluster: &Cluster, node: &str) -> String {
     cluster.exec(
         node,
-        "cd /var/www/webroot/lsyncd && find . -type f ! -name rsyncd.secrets ! -name rsyncd.pass \
-         -exec cat {} + ; cat /var/log/*.log 2>/dev/null; crontab -l",
+        &format!(
+            "cd {} && find . -type f ! -name rsyncd.secrets ! -name rsyncd.pass \
+             -exec cat {{}} + ; cat /var/log/*.log 2>/dev/null; crontab -l",
+            installation()
+        ),
     )
 }
 
@@ -110,11 +113,13 @@ fn two_environments_sync_both_ways_survive_a_lost_peer_and_report_a_wrong_passwo
         for node in NODES {
             let modes = cluster.exec(
                 node,
-                "stat -c '%a %n' /var/www/webroot/lsyncd/etc/rsyncd.secrets \
-                 /var/www/webroot/lsyncd/etc/rsyncd.pass",
+                &format!(
+                    "cd {} && stat -c '%a %n' etc/rsyncd.secrets etc/rsyncd.pass",
+                    installation()
+                ),
             );
             assert_eq!(modes.matches("600 ").count(), 2, "{modes}");
-            let conf = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+            let conf = cluster.exec(node, &format!("cat {}/etc/rsyncd.conf", installation()));
             let other = if cluster.name == "tea" { &b } else { &a };
             assert!(
                 conf.contains(&format!("hosts allow = {}", subnet(other))),
@@ -236,8 +241,11 @@ fn two_environments_sync_both_ways_survive_a_lost_peer_and_report_a_wrong_passwo
         for node in NODES {
             let left = cluster.exec(
                 node,
-                "pgrep -af 'rsync [-]-daemon' || true; ls -A /var/www/webroot/lsyncd 2>/dev/null; \
-                 crontab -l 2>/dev/null | grep filesync || true",
+                &format!(
+                    "pgrep -af 'rsync [-]-daemon' || true; ls -A /var/www/webroot/lsyncd {} \
+                     2>/dev/null; crontab -l 2>/dev/null | grep filesync || true",
+                    installation()
+                ),
             );
             assert_eq!(left.trim(), "", "{} {node} kept: {left}", cluster.name);
             // Synced files stay; what teb wrote with the wrong password never crossed.
@@ -375,7 +383,13 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     }
     for cluster in [&a, &b] {
         for node in NODES {
-            let there = cluster.exec(node, "ls -A /var/www/webroot/lsyncd 2>/dev/null || true");
+            let there = cluster.exec(
+                node,
+                &format!(
+                    "ls -A /var/www/webroot/lsyncd {} 2>/dev/null || true",
+                    installation()
+                ),
+            );
             assert_eq!(
                 there.trim(),
                 "",
@@ -404,10 +418,10 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     );
     for cluster in [&a, &b] {
         for node in NODES {
-            let pass = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+            let pass = cluster.exec(node, &format!("cat {}/etc/rsyncd.pass", installation()));
             assert_eq!(pass.trim(), generated);
             assert!(!non_secret_text(cluster, node).contains(&generated));
-            let conf = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+            let conf = cluster.exec(node, &format!("cat {}/etc/rsyncd.conf", installation()));
             let other = if cluster.name == "tec" { &b } else { &a };
             let allowed = format!("hosts allow = {} {}", ip(other, "n1"), ip(other, "n2"));
             assert!(conf.contains(&allowed), "{conf}");

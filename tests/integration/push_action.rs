@@ -1,0 +1,482 @@
+//! The Lua side of a push (lsyncd.conf's action and startup push), run in
+//! lsyncd's own Lua against real files: lsyncd runs its configuration file
+//! before anything else, so a harness that stands in for lsyncd's queue (the
+//! inlet and its events) and for `spawn` loads the rendered configuration and
+//! calls the action the way lsyncd would. What the action decides (which
+//! events it drops as echoes, what it pushes, which files it stamps) is
+//! printed and checked here; the end-to-end tests check the same on a cluster.
+
+use filesync::desired::{node_configs, NodeFacts};
+use filesync::inventory::Inventory;
+use filesync::layout;
+use filesync::render;
+use filesync::settings::{Settings, SyncPath, Topology};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Stands in for lsyncd around the configuration: `EVENTS` is the queue
+/// (etype, path from the source with a leading slash, move target), the
+/// action runs on the sync whose target is `TARGET`, and every decision is
+/// printed one per line.
+const HARNESS: &str = r#"
+local syncs = {}
+settings = function() end
+sync = function(config) syncs[#syncs + 1] = config end
+log = function(level, ...)
+    local text = table.concat({ ... })
+    if text:find('^stamped') then print('STAMPED ' .. text) end
+end
+spawn = function(agent, binary, ...)
+    local args, stdin = {}, nil
+    local rest = { ... }
+    local i = 1
+    while i <= #rest do
+        if rest[i] == '<' then stdin = rest[i + 1]; i = i + 2
+        else
+            local a = rest[i]
+            if type(a) == 'table' then for _, v in ipairs(a) do args[#args + 1] = tostring(v) end
+            else args[#args + 1] = tostring(a) end
+            i = i + 1
+        end
+    end
+    print('SPAWN ' .. table.concat(args, ' '))
+    if stdin and stdin ~= '' then
+        for rule in (stdin .. '\0'):gmatch('([^%z]*)%z') do
+            if rule ~= '' then print('RULE ' .. rule) end
+        end
+    end
+end
+default.rsync.init = function() print('FULL') end
+dofile(CONF)
+local config
+for _, s in ipairs(syncs) do
+    if s.target == TARGET then config = s end
+end
+config.source = SOURCE
+config.rsync._computed = { '-ltpgoz' }
+local queue = {}
+for _, spec in ipairs(EVENTS) do
+    local path = spec[2]
+    queue[#queue + 1] = { etype = spec[1], path = path:sub(2), full = path, path2 = spec[3] }
+end
+local dropped = {}
+local function waiting()
+    local list = {}
+    for _, e in ipairs(queue) do
+        if not dropped[e] then list[#list + 1] = e end
+    end
+    return list
+end
+local inlet = {
+    getConfig = function() return config end,
+    getEvents = function(test)
+        local list = waiting()
+        for _, e in ipairs(list) do test(e) end
+        return {
+            getPaths = function(mutator)
+                local paths = {}
+                for _, e in ipairs(list) do
+                    local a, b = mutator(e.etype, e.full, e.path2)
+                    paths[#paths + 1] = a
+                    if b then paths[#paths + 1] = b end
+                end
+                return paths
+            end,
+        }
+    end,
+    discardEvent = function(e)
+        dropped[e] = true
+        print('DROP ' .. e.full)
+    end,
+    getExcludes = function() return {} end,
+}
+if MODE == 'init' then
+    config.init({ config = config, inlet = inlet, etype = 'Init' })
+else
+    config.action(inlet)
+end
+os.exit(0)
+"#;
+
+struct Node {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    source: PathBuf,
+    state: PathBuf,
+}
+
+fn facts(names: &[&str]) -> BTreeMap<String, NodeFacts> {
+    names
+        .iter()
+        .map(|name| {
+            let facts = NodeFacts {
+                user: "root".into(),
+                host_keys: vec!["ssh-ed25519 AAAA".into()],
+                rsync: "/usr/bin/rsync".into(),
+                mounts: vec![],
+                source_addresses: vec!["10.1.0.1".into()],
+            };
+            (name.to_string(), facts)
+        })
+        .collect()
+}
+
+/// Node n1 of a three-node environment, its files in a temporary directory.
+fn node(topology: Topology) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let webroot = dir.path().join("webroot");
+    let source = webroot.join("ROOT");
+    std::fs::create_dir_all(&source).unwrap();
+    let inventory = format!(
+        "[environments.prod]\nwebroot = \"{}\"\nnodes = [{}]\n",
+        webroot.display(),
+        (1..=3)
+            .map(|i| format!("{{ name = \"n{i}\", ssh = \"n{i}\", address = \"10.1.0.{i}\" }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let env = Inventory::parse(&inventory).unwrap().environments["prod"].clone();
+    let settings = Settings {
+        path: SyncPath::parse("/ROOT", &env.webroot).unwrap(),
+        delay: "1".parse().unwrap(),
+        topology,
+        trash_days: Default::default(),
+        link: None,
+    };
+    let config = node_configs(&env, &settings, &env.nodes, &facts(&["n1", "n2", "n3"]))
+        .remove("n1")
+        .unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(state.join("run")).unwrap();
+    std::fs::create_dir_all(state.join("var")).unwrap();
+    let conf_text = render::files(&config)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.path == layout::LSYNCD_CONF)
+        .unwrap()
+        .content
+        .replace(config.install.root(), state.to_str().unwrap());
+    let conf = state.join("lsyncd.conf");
+    std::fs::write(&conf, conf_text).unwrap();
+    Node {
+        dir,
+        conf,
+        source,
+        state,
+    }
+}
+
+impl Node {
+    fn write(&self, path: &str, content: &str) {
+        let path = self.source.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Appends what a peer's transfer would log for `path` as it is now
+    /// (`from`: 'm' a peer, 'l' the other environment).
+    fn received(&self, from: char, path: &str) {
+        let meta = std::fs::symlink_metadata(self.source.join(path)).unwrap();
+        let out = Command::new("stat")
+            .args(["-c", "%Y %A %u %g %s"])
+            .arg(self.source.join(path))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let mtime = utc(fields[0]);
+        let kind = if meta.is_dir() {
+            "cd+++++++++"
+        } else {
+            ">f+++++++++"
+        };
+        let name = if meta.is_dir() {
+            format!("{path}/")
+        } else {
+            path.to_string()
+        };
+        self.ledger(&format!(
+            "2026/11/30 12:00:00 [42] {from}|{kind}|{mtime}|{}|{}|{}|{}|{name}\n",
+            fields[4],
+            &fields[1][1..],
+            fields[2],
+            fields[3]
+        ));
+    }
+
+    fn deleted(&self, path: &str) {
+        self.ledger(&format!(
+            "2026/11/30 12:00:00 [42] m|*deleting  |1970/01/01-00:00:00|0|rw-r--r--|0|0|{path}\n"
+        ));
+    }
+
+    fn ledger(&self, text: &str) {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state.join(layout::LEDGER))
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    /// Runs the action (or, with `mode` "init", the startup push) of the sync
+    /// to `target` over `events`; returns the printed decisions.
+    fn run(&self, mode: &str, target: &str, events: &[(&str, &str)]) -> Vec<String> {
+        let events: Vec<String> = events
+            .iter()
+            .map(|(etype, path)| format!("{{ '{etype}', '{path}' }}"))
+            .collect();
+        let script = format!(
+            "CONF = '{}'\nSOURCE = '{}/'\nTARGET = '{target}'\nMODE = '{mode}'\nEVENTS = {{ {} }}\n{HARNESS}",
+            self.conf.display(),
+            self.source.display(),
+            events.join(", ")
+        );
+        let file = self.dir.path().join("harness.lua");
+        std::fs::write(&file, script).unwrap();
+        let output = Command::new("lsyncd")
+            .arg("-nodaemon")
+            .arg(&file)
+            .output()
+            .expect("lsyncd is installed (scripts/install-deps)");
+        assert!(
+            output.status.success(),
+            "the harness failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// A Unix time as rsync's log writes it in UTC.
+fn utc(epoch: &str) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{epoch}"), "+%Y/%m/%d-%H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn set_mtime(path: &Path, when: &str) {
+    let status = Command::new("touch")
+        .args(["-m", "-d", when])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn pushed(decisions: &[String]) -> bool {
+    decisions.iter().any(|d| d.starts_with("SPAWN"))
+}
+
+const N2: &str = "filesync-n2::sync/";
+
+#[test]
+fn what_arrived_and_is_unchanged_is_not_pushed_on() {
+    let n1 = node(Topology::Mesh);
+    n1.write("up/2026/a.jpg", "from n2");
+    n1.received('m', "up");
+    n1.received('m', "up/2026");
+    n1.received('m', "up/2026/a.jpg");
+    let decisions = n1.run(
+        "action",
+        N2,
+        &[
+            ("Create", "/up/"),
+            ("Create", "/up/2026/"),
+            ("Create", "/up/2026/a.jpg"),
+        ],
+    );
+    assert!(!pushed(&decisions), "{decisions:?}");
+    assert!(decisions.contains(&"DROP /up/2026/a.jpg".to_string()));
+}
+
+#[test]
+fn a_received_file_changed_here_since_is_pushed() {
+    let n1 = node(Topology::Mesh);
+    n1.write("a.jpg", "from n2");
+    set_mtime(&n1.source.join("a.jpg"), "2026-01-01 10:00:00");
+    n1.received('m', "a.jpg");
+    n1.write("a.jpg", "edited here, same length?");
+    n1.write("b.jpg", "from n2");
+    n1.received('m', "b.jpg");
+    std::fs::set_permissions(
+        n1.source.join("b.jpg"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    n1.write("c.jpg", "from n2, then deleted here");
+    n1.received('m', "c.jpg");
+    std::fs::remove_file(n1.source.join("c.jpg")).unwrap();
+    let decisions = n1.run(
+        "action",
+        N2,
+        &[
+            ("Modify", "/a.jpg"),
+            ("Attrib", "/b.jpg"),
+            ("Delete", "/c.jpg"),
+        ],
+    );
+    assert!(pushed(&decisions), "{decisions:?}");
+    assert!(
+        decisions.contains(&"RULE /c.jpg".to_string()),
+        "a delete here spreads: {decisions:?}"
+    );
+    assert!(
+        decisions.contains(&"RULE /a.jpg".to_string()),
+        "{decisions:?}"
+    );
+    assert!(
+        decisions.contains(&"RULE /b.jpg".to_string()),
+        "a chmod here spreads: {decisions:?}"
+    );
+}
+
+#[test]
+fn a_local_change_is_pushed_and_deletions_only_when_not_received() {
+    let n1 = node(Topology::Mesh);
+    n1.write("local.jpg", "made here");
+    n1.deleted("gone-by-peer.jpg");
+    n1.deleted("back-again.jpg");
+    n1.write("back-again.jpg", "recreated here after the peer deleted it");
+    let decisions = n1.run(
+        "action",
+        N2,
+        &[
+            ("Create", "/local.jpg"),
+            ("Delete", "/gone-by-peer.jpg"),
+            ("Create", "/back-again.jpg"),
+        ],
+    );
+    assert!(
+        decisions.contains(&"DROP /gone-by-peer.jpg".to_string()),
+        "{decisions:?}"
+    );
+    assert!(
+        decisions.contains(&"RULE /local.jpg".to_string()),
+        "{decisions:?}"
+    );
+    assert!(
+        decisions.contains(&"RULE /back-again.jpg".to_string()),
+        "{decisions:?}"
+    );
+    let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
+    for option in ["--delete", "--include-from=-", "--exclude=*", N2] {
+        assert!(spawn.contains(option), "{spawn}");
+    }
+}
+
+#[test]
+fn in_a_ring_what_arrived_goes_on_to_the_next_node() {
+    let n1 = node(Topology::Ring);
+    n1.write("a.jpg", "from n3");
+    n1.received('m', "a.jpg");
+    let decisions = n1.run("action", N2, &[("Create", "/a.jpg")]);
+    assert!(
+        decisions.contains(&"RULE /a.jpg".to_string()),
+        "{decisions:?}"
+    );
+}
+
+#[test]
+fn what_came_from_the_other_environment_is_pushed_to_this_one() {
+    let n1 = node(Topology::Mesh);
+    n1.write("a.jpg", "from the other environment");
+    n1.received('l', "a.jpg");
+    let decisions = n1.run("action", N2, &[("Create", "/a.jpg")]);
+    assert!(
+        decisions.contains(&"RULE /a.jpg".to_string()),
+        "{decisions:?}"
+    );
+}
+
+#[test]
+fn a_local_change_with_an_old_time_is_stamped_before_it_is_pushed() {
+    let n1 = node(Topology::Mesh);
+    n1.write("restored.jpg", "an old copy");
+    set_mtime(&n1.source.join("restored.jpg"), "2020-01-01");
+    n1.write("fresh.jpg", "new");
+    let decisions = n1.run(
+        "action",
+        N2,
+        &[("Create", "/restored.jpg"), ("Create", "/fresh.jpg")],
+    );
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.starts_with("STAMPED") && d.contains("restored.jpg")),
+        "{decisions:?}"
+    );
+    assert!(
+        !decisions.iter().any(|d| d.contains("'fresh.jpg'")),
+        "{decisions:?}"
+    );
+    let year = std::fs::metadata(n1.source.join("restored.jpg"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        year.elapsed().unwrap().as_secs() < 600,
+        "the restored file keeps its 2020 time"
+    );
+    assert!(decisions.contains(&"RULE /restored.jpg".to_string()));
+}
+
+#[test]
+fn ledger_lines_that_are_not_transfers_prove_nothing() {
+    let n1 = node(Topology::Mesh);
+    n1.write("x.jpg", "made here");
+    let stat = Command::new("stat")
+        .args(["-c", "%Y %s"])
+        .arg(n1.source.join("x.jpg"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(stat.stdout).unwrap();
+    let (mtime, size) = text.trim().split_once(' ').unwrap();
+    // A peer's file name echoed in an error message, shaped like a transfer line.
+    n1.ledger(&format!(
+        "2026/11/30 12:00:00 [42] rsync: rename \"a] m|>f+++++++++|{}|{size}|rw-r--r--|0|0|x.jpg\" failed\n",
+        utc(mtime)
+    ));
+    // A line still being written (no newline yet).
+    n1.ledger(&format!(
+        "2026/11/30 12:00:00 [42] m|>f+++++++++|{}|{size}|rw-r--r--|0|0|x.jpg",
+        utc(mtime)
+    ));
+    let decisions = n1.run("action", N2, &[("Create", "/x.jpg")]);
+    assert!(
+        decisions.contains(&"RULE /x.jpg".to_string()),
+        "{decisions:?}"
+    );
+}
+
+#[test]
+fn the_startup_push_sends_what_changed_here_since_the_cutoff_and_not_what_arrived() {
+    let n1 = node(Topology::Mesh);
+    n1.write("old.jpg", "synced before lsyncd last idled");
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(50));
+    pause();
+    std::fs::write(n1.state.join("run/cutoff"), "").unwrap();
+    pause();
+    n1.write("received.jpg", "from n2, while lsyncd was down");
+    n1.received('m', "received.jpg");
+    n1.write("new.jpg", "written here while lsyncd was down");
+    let decisions = n1.run("init", N2, &[]);
+    assert!(pushed(&decisions), "{decisions:?}");
+    let list = std::fs::read_to_string(n1.state.join("run/startup-filesync-n2")).unwrap();
+    let listed: Vec<&str> = list.split('\0').filter(|p| !p.is_empty()).collect();
+    assert_eq!(listed, ["new.jpg"]);
+
+    // A peer that joins gets everything.
+    std::fs::write(n1.state.join("run/full-startup-filesync-n2"), "").unwrap();
+    assert_eq!(n1.run("init", N2, &[]), ["FULL"]);
+}
