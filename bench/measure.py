@@ -164,11 +164,11 @@ def filesync_initial(cluster, binary, source, targets, expected):
     them. Returns (seconds, CPU seconds across the cluster until then,
     {node: inotify watches of its lsyncd}, {target: rsync calls it made
     meanwhile, i.e. echoes of what it was receiving})."""
-    log = cluster.lsyncd_log(source)
     cpu = sum(cluster.cpu_seconds(n) for n in cluster.nodes)
     started = time.time()
     cluster.install(binary)
     while True:
+        log = cluster.lsyncd_log(source)
         text = log.read_text(errors="replace") if log.exists() else ""
         if len(STARTUP_DONE.findall(text)) >= len(targets):
             break

@@ -133,6 +133,9 @@ fn rsyncd_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
 
 /// How long `node-ctl stop` waits for lsyncd's queue to empty, at most.
 const MAX_DRAIN_SECS: u32 = 120;
+/// How much longer than two delays a change made on a node counts as racing
+/// a peer's deletion of it (transfer times, a retried push).
+const RACE_MARGIN_SECS: u32 = 5;
 /// Pushes one node runs at once (lsyncd's `maxProcesses`).
 const MAX_PUSHES: usize = 4;
 
@@ -190,6 +193,7 @@ struct Context<'a> {
     peer_count: usize,
     peer_aliases: String,
     drain_seconds: u32,
+    race_seconds: u32,
     trash_days: u32,
     module: &'static str,
     receive_conf: String,
@@ -265,6 +269,7 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
             .collect::<Vec<_>>()
             .join(" "),
         drain_seconds: (2 * config.settings.delay.secs() + 15).min(MAX_DRAIN_SECS),
+        race_seconds: 2 * config.settings.delay.secs() + RACE_MARGIN_SECS,
         trash_days: config.settings.trash_days.days(),
         module: crate::desired::RECEIVE_MODULE,
         receive_conf: install.join(layout::RECEIVE_CONF),

@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod cluster;
+mod data_plane;
 mod e2e;
 mod escaping;
 mod faults;
