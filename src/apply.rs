@@ -152,7 +152,10 @@ async fn run<N: Node>(
             (remote::raise_inotify_watches(*to, observed.privilege), None)
         }
         Action::MoveFromWebroot { .. } => (remote::move_from_webroot(install)?, None),
-        Action::CreateInstallDir { .. } => (remote::prepare_install_dir(install)?, None),
+        Action::CreateInstallDir { .. } => (
+            remote::prepare_install_dir(install, observed.privilege, &observed.user)?,
+            None,
+        ),
         Action::GenerateSyncKey => {
             let comment = format!("filesync@{}", config.node);
             let output = node

@@ -335,6 +335,15 @@ pub fn preflight(
     let mut warnings = Vec::new();
     let mut actions = Vec::new();
     let can_be_root = observed.privilege != Privilege::None;
+    if !can_be_root && observed.install_dir.is_none() {
+        errors.push(format!(
+            "filesync keeps its files in {root}, out of the webroot, and the SSH user {user:?} \
+             can neither create it nor use passwordless sudo: as root run \
+             `install -d -o {user} -m 755 {root}`, or connect as root",
+            root = config.install.root(),
+            user = observed.user,
+        ));
+    }
 
     if !observed.missing_tools.is_empty() {
         match (observed.package_manager, can_be_root) {
@@ -1085,9 +1094,17 @@ mod tests {
         let configs = configs(2, Topology::Mesh);
         let mut node = fresh();
         node.privilege = Privilege::None;
+        node.user = "deploy".into();
         node.inotify_watches = Some(100);
+        // Without root, the installation directory must have been made for it.
+        let (errors, _, _) = preflight(&configs["n1"], &node);
+        assert!(
+            errors.len() == 1 && errors[0].contains("install -d -o deploy -m 755 /var/lib/filesync/"),
+            "{errors:?}"
+        );
+        node.install_dir = Some(vec![]);
         let (errors, warnings, actions) = preflight(&configs["n1"], &node);
-        assert!(errors.is_empty() && actions.is_empty());
+        assert!(errors.is_empty() && actions.is_empty(), "{errors:?}");
         assert!(
             warnings[0].contains("fs.inotify.max_user_watches=16384"),
             "{warnings:?}"

@@ -224,11 +224,26 @@ pub fn create_file(path: &str, mode: u32, content: &[u8]) -> Result<Upload> {
 /// users of the reference add-on look for them. Root never writes through a
 /// link the webroot's owner could have planted: the links are made only where
 /// no component of `<webroot>/lsyncd/var/log` is a link.
-pub fn prepare_install_dir(install: &InstallDir) -> Result<String> {
+/// A login user other than root with passwordless sudo gets the directory
+/// made for it, owned by it (everything in it runs as that user).
+pub fn prepare_install_dir(
+    install: &InstallDir,
+    privilege: Privilege,
+    user: &str,
+) -> Result<String> {
     let dirs: Vec<String> = layout::DIRS.iter().map(|dir| install.join(dir)).collect();
     let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    let made_by_root = if privilege == Privilege::Sudo {
+        format!(
+            "[ -d {root} ] || {{ sudo -n mkdir -p {root} && sudo -n chown {user} {root}; }}\n",
+            root = shell_word(install.root())?,
+            user = shell_word(user)?,
+        )
+    } else {
+        String::new()
+    };
     let mut script = format!(
-        "set -e\numask 022\nmkdir -p {dirs}\nchmod 755 {root}\nchmod 700 {run} {trash}\n\
+        "set -e\numask 022\n{made_by_root}mkdir -p {dirs}\nchmod 755 {root}\nchmod 700 {run} {trash}\n\
          [ -f {marker} ] || echo 'installed by filesync; see state.json' >{marker}\n\
          W={in_webroot}\n\
          if [ ! -L \"$W\" ] && [ ! -L \"$W/var\" ] && [ ! -L \"$W/var/log\" ]; then\n  \
@@ -354,22 +369,16 @@ pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
 }
 
 /// Stops lsyncd and removes exactly what filesync installed: the installation
-/// directory but the user's `etc/excludes` (kept, with the directory, when
-/// there is one), the log links under the webroot (`<webroot>/lsyncd` goes
-/// only if nothing else is left in it), and what an earlier version left
-/// there. Synced files are never touched.
+/// directory but what is the user's, which stays with the directory and is
+/// named on stdout (`etc/excludes` when it holds something, the trash when it
+/// holds copies of their files), the log links under the webroot
+/// (`<webroot>/lsyncd` goes only if nothing else is left in it), and what an
+/// earlier version left there. Synced files are never touched.
 pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
-    let mut owned: Vec<String> = [
-        "bin",
-        "run",
-        "var",
-        layout::TRASH,
-        layout::STATE,
-        ".filesync",
-    ]
-    .iter()
-    .map(|path| install.join(path))
-    .collect();
+    let mut owned: Vec<String> = ["bin", "run", "var", layout::STATE, ".filesync"]
+        .iter()
+        .map(|path| install.join(path))
+        .collect();
     owned.extend(
         layout::LEGACY_OWNED
             .iter()
@@ -382,11 +391,13 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
     }
     let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
     let keep = install.join(layout::EXCLUDES);
+    let trash = install.join(layout::TRASH);
     Ok(format!(
         "set -e\nfor ctl in {ctl} {legacy_ctl}; do if [ -x \"$ctl\" ]; then \"$ctl\" stop; fi; done\n\
          rm -rf {owned}\n\
          find {etc} -mindepth 1 ! -path {keep} -exec rm -rf {{}} + 2>/dev/null || true\n\
          if [ -s {keep} ]; then echo \"kept your exclusions in \"{keep}; else rm -f {keep}; fi\n\
+         rmdir {trash} 2>/dev/null || echo \"kept what sync replaced or deleted in \"{trash}\n\
          rmdir {etc} {root} 2>/dev/null || true\n\
          rm -rf {legacy_etc_owned}\n\
          rmdir {legacy_etc} {legacy} 2>/dev/null || true\n",
@@ -395,6 +406,7 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
         owned = words(&owned)?,
         etc = shell_word(&install.join("etc"))?,
         keep = shell_word(&keep)?,
+        trash = shell_word(&trash)?,
         root = shell_word(install.root())?,
         legacy_etc_owned = words(&legacy_etc_files(install).iter().map(String::as_str).collect::<Vec<_>>())?,
         legacy_etc = shell_word(&install.join_in_webroot("etc"))?,
@@ -672,11 +684,14 @@ mod tests {
             layout::LSYNCD_CONF,
             layout::STATE,
             layout::LEDGER,
-            "trash/x/a.jpg",
             "bin/node-ctl",
         ] {
             mkfile(&install.join(path), "filesync's");
         }
+        mkfile(
+            &install.join("trash/20261130T124502Z-n2-7/a.jpg"),
+            "an old version of a user's file",
+        );
         mkfile(&install.join(layout::EXCLUDES), "/cache/\n");
         // What an earlier version left under the webroot, and a file of the user's there.
         mkfile(&install.join_in_webroot(layout::LSYNCD_CONF), "old");
@@ -695,7 +710,12 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("kept your exclusions"));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("kept your exclusions"), "{said}");
+        assert!(
+            said.contains("kept what sync replaced or deleted"),
+            "{said}"
+        );
 
         let mut left: Vec<String> = Vec::new();
         for entry in walk(dir.path()) {
@@ -716,6 +736,9 @@ mod tests {
                 format!("state/{instance}"),
                 format!("state/{instance}/etc"),
                 format!("state/{instance}/etc/excludes"),
+                format!("state/{instance}/trash"),
+                format!("state/{instance}/trash/20261130T124502Z-n2-7"),
+                format!("state/{instance}/trash/20261130T124502Z-n2-7/a.jpg"),
                 "webroot".into(),
                 "webroot/ROOT".into(),
                 "webroot/ROOT/upload.jpg".into(),
