@@ -133,9 +133,6 @@ fn rsyncd_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
 
 /// How long `node-ctl stop` waits for lsyncd's queue to empty, at most.
 const MAX_DRAIN_SECS: u32 = 120;
-/// How much longer than two delays a change made on a node counts as racing
-/// a peer's deletion of it (transfer times, a retried push).
-const RACE_MARGIN_SECS: u32 = 5;
 /// Pushes one node runs at once (lsyncd's `maxProcesses`).
 const MAX_PUSHES: usize = 4;
 
@@ -193,7 +190,6 @@ struct Context<'a> {
     peer_count: usize,
     peer_aliases: String,
     drain_seconds: u32,
-    race_seconds: u32,
     trash_days: u32,
     module: &'static str,
     receive_conf: String,
@@ -247,9 +243,8 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         forward_received: config.settings.topology == crate::settings::Topology::Ring,
         backup_dir_arg: format!("--backup-dir={}/{}", layout::INCOMING_TRASH, config.node),
         link_backup_dir_arg: format!(
-            "--backup-dir={}/{}-{}",
+            "--backup-dir={}/link-{}",
             layout::INCOMING_TRASH,
-            config.env,
             config.node
         ),
         temp_dir_arg: format!("--temp-dir={}", layout::INCOMING_TEMP),
@@ -269,7 +264,6 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
             .collect::<Vec<_>>()
             .join(" "),
         drain_seconds: (2 * config.settings.delay.secs() + 15).min(MAX_DRAIN_SECS),
-        race_seconds: 2 * config.settings.delay.secs() + RACE_MARGIN_SECS,
         trash_days: config.settings.trash_days.days(),
         module: crate::desired::RECEIVE_MODULE,
         receive_conf: install.join(layout::RECEIVE_CONF),

@@ -265,26 +265,16 @@ fn a_restarted_node_resumes_sync_by_itself_through_the_reboot_line() {
 }
 
 #[test]
-fn concurrent_edits_settle_on_the_newest_and_a_delete_racing_a_write_converges() {
+fn concurrent_edits_settle_on_the_newest_and_a_write_wins_over_a_racing_delete() {
     let Some(cluster) = Cluster::up("ftf", 3, 78) else {
         return;
     };
     install(&cluster);
     let all = ["n1", "n2", "n3"];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    // Both edits land within one delay; n2's is the newer by mtime.
-    let edit = |text: &str, age: u64| {
-        format!(
-            "echo {text} > {W}/shared.txt && touch -d @{} {W}/shared.txt",
-            now - age
-        )
-    };
+    // Both edits land within one delay; n2's is the newer.
     std::thread::scope(|s| {
-        s.spawn(|| cluster.exec("n1", &edit("older", 60)));
-        s.spawn(|| cluster.exec("n2", &edit("newer", 30)));
+        s.spawn(|| cluster.exec("n1", &format!("echo older > {W}/shared.txt")));
+        s.spawn(|| cluster.exec("n2", &format!("sleep 0.3; echo newer > {W}/shared.txt")));
     });
     assert!(everywhere(&cluster, &all, "shared.txt", Some("newer\n")));
     // No ping-pong: it stays settled.
@@ -292,8 +282,8 @@ fn concurrent_edits_settle_on_the_newest_and_a_delete_racing_a_write_converges()
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(contents(&cluster, &all, "shared.txt"), settled);
 
-    // A delete on one node racing a write on another: either may win, but
-    // every node ends the same, round after round.
+    // A delete on one node racing a write on another: the write wins on
+    // every node, round after round (the deleted version is in the trash).
     for round in 0..3 {
         cluster.exec("n1", &format!("echo base{round} > {W}/raced.txt"));
         assert!(everywhere(
@@ -306,13 +296,17 @@ fn concurrent_edits_settle_on_the_newest_and_a_delete_racing_a_write_converges()
             s.spawn(|| cluster.exec("n1", &format!("rm {W}/raced.txt")));
             s.spawn(|| cluster.exec("n2", &format!("echo write{round} > {W}/raced.txt")));
         });
+        let write = Some(format!("write{round}\n"));
         let agreed = eventually(Duration::from_secs(20), || {
-            let now = contents(&cluster, &all, "raced.txt");
-            now.iter().all(|c| *c == now[0]) && now[0] != Some(format!("base{round}\n"))
+            contents(&cluster, &all, "raced.txt")
+                .iter()
+                .all(|c| *c == write)
         });
         let outcome = contents(&cluster, &all, "raced.txt");
-        assert!(agreed, "round {round}: the nodes disagree: {outcome:?}");
-        eprintln!("FIGURE: delete vs write, round {round}: {:?}", outcome[0]);
+        assert!(
+            agreed,
+            "round {round}: the write did not win everywhere: {outcome:?}"
+        );
         std::thread::sleep(Duration::from_secs(3));
     }
     verify_identical(&cluster);

@@ -100,8 +100,8 @@ fn a_sync_key_can_only_write_into_the_synced_directory_of_its_peers_whatever_the
         let outside = cluster.exec(
             peer,
             &format!(
-                "find / -xdev \\( -name escaped -o -name filesync-pwned \\) -not -path '{W}/*' \
-                 2>/dev/null; true"
+                "find / -xdev -path /var/lib/filesync-testbed -prune -o \\( -name escaped -o \
+                 -name filesync-pwned \\) -not -path '{W}/*' -print 2>/dev/null; true"
             ),
         );
         assert!(

@@ -433,8 +433,11 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     assert!(on_all(&[&a, &b], "from-tec.txt", "both\n"));
 
     // The daemon runs under the watchdog: killed, cron's `node-ctl check` restarts it.
-    let ctl = "/var/www/webroot/lsyncd/bin/node-ctl";
-    b.exec("n2", "kill $(cat /var/www/webroot/lsyncd/run/rsyncd.pid)");
+    let ctl = format!("{}/bin/node-ctl", installation());
+    b.exec(
+        "n2",
+        &format!("kill $(cat {}/run/rsyncd.pid)", installation()),
+    );
     let daemon_status = || b.try_exec("n2", &format!("{ctl} daemon-status")).status;
     assert!(
         eventually(Duration::from_secs(10), || daemon_status().code()
@@ -460,11 +463,11 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     merged(&a, &b, dir.path());
     let (code, out, err) = run(&["reconcile", "--env", "tec"], None);
     assert_eq!(code, 0, "{out}\n{err}");
-    let pass = a.exec("n3", "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+    let pass = a.exec("n3", &format!("cat {}/etc/rsyncd.pass", installation()));
     assert_eq!(pass.trim(), generated);
     let (code, out, err) = run(&again, None);
     assert_eq!(code, 0, "{out}\n{err}");
-    let conf = b.exec("n1", "cat /var/www/webroot/lsyncd/etc/rsyncd.conf");
+    let conf = b.exec("n1", &format!("cat {}/etc/rsyncd.conf", installation()));
     assert!(conf.contains(&ip(&a, "n3")), "{conf}");
     a.exec("n3", &format!("echo joined >{W}/from-tec-n3.txt"));
     b.exec("n2", &format!("echo to-all >{W}/to-tec-n3.txt"));

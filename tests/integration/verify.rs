@@ -2,7 +2,7 @@
 //! reported per node with exit code 8, files changing during the run are in
 //! flight rather than drift.
 
-use crate::cluster::Cluster;
+use crate::cluster::{installation, Cluster};
 use crate::e2e::{everywhere, install, W};
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -40,7 +40,10 @@ fn drift_of<'a>(report: &'a Value, path: &str) -> &'a Value {
 pub fn stop_sync(cluster: &Cluster, node: &str) {
     cluster.exec(
         node,
-        "crontab -l | grep -v filesync | crontab - && /var/www/webroot/lsyncd/bin/node-ctl stop",
+        &format!(
+            "crontab -l | grep -v filesync | crontab - && {}/bin/node-ctl stop",
+            installation()
+        ),
     );
 }
 

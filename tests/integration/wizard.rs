@@ -2,7 +2,7 @@
 //! keys typed with send-keys, the screen read with capture-pane) to a finished
 //! install.
 
-use crate::cluster::{eventually, Cluster};
+use crate::cluster::{eventually, installation, Cluster};
 use std::process::Command;
 use std::time::Duration;
 
@@ -150,7 +150,7 @@ fn the_wizard_asks_for_the_peer_and_a_hidden_confirmed_password_in_mode_two() {
         "{screen}"
     );
     for node in ["n1", "n2"] {
-        let pass = cluster.exec(node, "cat /var/www/webroot/lsyncd/etc/rsyncd.pass");
+        let pass = cluster.exec(node, &format!("cat {}/etc/rsyncd.pass", installation()));
         assert_eq!(pass, "typed-secret-42\n");
     }
     std::fs::write(cluster.synced("n1").join("w2.txt"), "two").unwrap();
