@@ -1,10 +1,11 @@
 //! The Jelastic / Virtuozzo Application Platform API as a topology source:
 //! which environments exist and which nodes their app-server layer has. The
 //! token travels only in the body of POST requests (never in a URL, a log or an
-//! error). Parsing the API's JSON is pure and unit-tested.
+//! error). Parsing the API's JSON is pure and unit-tested; what it says is
+//! input, checked like the inventory.
 
 use crate::error::{Error, Result};
-use crate::inventory::{Environment, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
+use crate::inventory::{self, Environment, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -135,7 +136,8 @@ pub fn check_result(method: &str, value: Value) -> Result<Value> {
     }
 }
 
-/// Environment names from `getenvs` (`infos[].env.envName`).
+/// Environment names from `getenvs` (`infos[].env.envName`), each one an
+/// environment name the inventory would accept.
 pub fn parse_envs(value: &Value) -> Result<Vec<String>> {
     let infos = value
         .get("infos")
@@ -144,8 +146,12 @@ pub fn parse_envs(value: &Value) -> Result<Vec<String>> {
     let mut names: Vec<String> = infos
         .iter()
         .filter_map(|info| info.pointer("/env/envName").and_then(Value::as_str))
-        .map(str::to_string)
-        .collect();
+        .map(|name| {
+            inventory::check_environment_name(name)
+                .map(|()| name.to_string())
+                .map_err(|reason| api_error(format!("getenvs: {reason}")))
+        })
+        .collect::<Result<_>>()?;
     names.sort();
     Ok(names)
 }
@@ -205,14 +211,15 @@ pub fn parse_env_info(
                 }
             }
         };
-        result.push(Node {
-            name: format!("node{id}"),
-            ssh,
-            address: PeerAddress {
-                host: host.to_string(),
-                port: DEFAULT_SSH_PORT,
-            },
-        });
+        let address = PeerAddress {
+            host: host.to_string(),
+            port: DEFAULT_SSH_PORT,
+        };
+        // Read back as the inventory reads a node: what is recorded in the
+        // nodes' state must pass the same checks when it is read again.
+        let node = Node::from_record(&format!("node{id}"), &ssh.to_string(), &address.to_string())
+            .map_err(|reason| api_error(format!("getenvinfo: node {id}: {reason}")))?;
+        result.push(node);
     }
     Ok(Environment {
         name: name.to_string(),
@@ -301,5 +308,64 @@ mod tests {
             user: "root".into(),
         };
         assert!(parse_env_info(&bad, "e", "cp", &reach, "/w").is_err());
+    }
+
+    #[test]
+    fn hostile_answers_are_errors_that_name_the_value() {
+        let injection = "shop\n    ProxyCommand sh -c id";
+        for name in [
+            injection,
+            "",
+            " shop",
+            "shop;id",
+            "../shop",
+            "$(id)",
+            &"a".repeat(65),
+        ] {
+            let value = json!({ "result": 0, "infos": [
+                { "env": { "envName": "blog" } }, { "env": { "envName": name } }
+            ]});
+            let err = parse_envs(&value).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::Platform);
+            assert!(
+                err.to_string().contains("getenvs: environment name"),
+                "{name:?}: {err}"
+            );
+        }
+        let direct = Reach::Direct {
+            user: "root".into(),
+        };
+        let gate = Reach::Gate {
+            host: "gate.example.com".into(),
+            port: GATE_PORT,
+        };
+        let node = |id: Value, address: &str| {
+            json!({ "result": 0, "env": { "uid": 42 },
+                    "nodes": [{ "id": id, "nodeGroup": "cp", "address": address }] })
+        };
+        let cases = [
+            (
+                node(json!(1), "10.0.0.1\nProxyCommand id"),
+                &direct,
+                "not an IP",
+            ),
+            (
+                node(json!(1), "10.0.0.1 -oProxyCommand=id"),
+                &direct,
+                "not an IP",
+            ),
+            (node(json!(1), "host.example.com"), &direct, "not an IP"),
+            (node(json!("1; id"), "10.0.0.1"), &direct, "numeric `id`"),
+            (
+                node(json!(-1), "10.0.0.1"),
+                &gate,
+                "node -1: \"-1-42\" is not a valid SSH user",
+            ),
+        ];
+        for (value, reach, why) in cases {
+            let err = parse_env_info(&value, "shop", "cp", reach, "/w").unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::Platform);
+            assert!(err.to_string().contains(why), "{value}: {err}");
+        }
     }
 }

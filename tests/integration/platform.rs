@@ -199,3 +199,52 @@ fn an_unreachable_platform_or_a_missing_token_is_reported() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("FILESYNC_TOKEN"));
 }
+
+#[test]
+fn hostile_platform_answers_and_bad_platform_settings_are_refused() {
+    let envs = serve(|_| {
+        ok(r#"{"result": 0, "infos": [{"env": {"envName": "shop\n    ProxyCommand id"}}]}"#)
+    });
+    let (code, _, stderr) = filesync(&envs, &["nodes"]);
+    assert_eq!(code, 7, "{stderr}");
+    assert!(
+        stderr.contains("getenvs: environment name \"shop\\n    ProxyCommand id\""),
+        "{stderr}"
+    );
+    let nodes = serve(|_| {
+        ok(r#"{"result": 0, "env": {"uid": 42}, "nodes": [
+            {"id": 101, "nodeGroup": "cp", "address": "10.0.0.1 -oProxyCommand=id"}]}"#)
+    });
+    let (code, _, stderr) = filesync(&nodes, &["nodes", "--env", "shop"]);
+    assert_eq!(code, 7, "{stderr}");
+    assert!(stderr.contains("node 101 address"), "{stderr}");
+
+    let api = serve(routes);
+    for (args, why) in [
+        (
+            &["--platform-user", "root\nx", "nodes", "--env", "shop"][..],
+            "--platform-user",
+        ),
+        (
+            &[
+                "--platform-ssh",
+                "gate",
+                "--ssh-gate",
+                "gate;id",
+                "nodes",
+                "--env",
+                "shop",
+            ][..],
+            "--ssh-gate",
+        ),
+        (&["nodes", "--env", "shop\nx"][..], "--env"),
+    ] {
+        let (code, _, stderr) = filesync(&api, args);
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid {why}")),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(api.requests.lock().unwrap().is_empty());
+}
