@@ -1,8 +1,9 @@
 //! The Jelastic / Virtuozzo Application Platform API as a topology source:
 //! which environments exist and which nodes their app-server layer has. The
 //! token travels only in the body of POST requests (never in a URL, a log or an
-//! error). Parsing the API's JSON is pure and unit-tested; what it says is
-//! input, checked like the inventory.
+//! error), over https unless the user allowed plain http. Parsing the API's
+//! JSON is pure and unit-tested; what it says is input, checked like the
+//! inventory.
 
 use crate::error::{Error, Result};
 use crate::inventory::{self, Environment, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
@@ -19,6 +20,49 @@ pub enum Reach {
     Direct { user: String },
     /// Through the platform's SSH gate: user `<nodeId>-<userId>`.
     Gate { host: String, port: u16 },
+}
+
+/// The API's base URL: https, or plain http only when the user allowed it
+/// (`--allow-insecure-platform`), since every request carries the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUrl(String);
+
+impl ApiUrl {
+    pub fn parse(raw: &str, allow_insecure: bool) -> Result<Self> {
+        const HINT: &str = "--platform-url takes the API's base URL, e.g. \
+                            https://app.example.com/1.0";
+        const INSECURE_HINT: &str = "use the platform's https:// URL; only where nobody can \
+            overhear the connection (a local test server, a private link) pass \
+            --allow-insecure-platform or set FILESYNC_ALLOW_INSECURE_PLATFORM=1";
+        let invalid = |reason: String, hint: &str| Error::InvalidSetting {
+            setting: "--platform-url".into(),
+            reason,
+            hint: hint.into(),
+        };
+        let raw = raw.trim();
+        let url = reqwest::Url::parse(raw)
+            .map_err(|err| invalid(format!("{raw:?} is not a URL ({err})"), HINT))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_insecure => {}
+            "http" => {
+                return Err(invalid(
+                    format!(
+                        "{raw} is plain http: the access token (FILESYNC_TOKEN) would cross \
+                         the network unencrypted"
+                    ),
+                    INSECURE_HINT,
+                ))
+            }
+            other => {
+                return Err(invalid(
+                    format!("{raw:?}: the API is reached over https, not {other}"),
+                    HINT,
+                ))
+            }
+        }
+        Ok(ApiUrl(raw.trim_end_matches('/').to_string()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +84,7 @@ fn api_error(reason: impl Into<String>) -> Error {
 
 impl Platform {
     pub fn new(
-        base: &str,
+        base: &ApiUrl,
         token: String,
         node_group: String,
         reach: Reach,
@@ -59,7 +103,7 @@ impl Platform {
             .build()
             .map_err(|err| api_error(format!("cannot build the HTTP client: {err}")))?;
         Ok(Platform {
-            base: base.trim_end_matches('/').to_string(),
+            base: base.0.clone(),
             token,
             http,
             node_group,
@@ -366,6 +410,35 @@ mod tests {
             let err = parse_env_info(&value, "shop", "cp", reach, "/w").unwrap_err();
             assert_eq!(err.exit_code(), crate::error::ExitCode::Platform);
             assert!(err.to_string().contains(why), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_url_must_be_https_unless_plain_http_is_allowed() {
+        let url = ApiUrl::parse(" https://app.example.com/1.0/ ", false).unwrap();
+        assert_eq!(url, ApiUrl("https://app.example.com/1.0".into()));
+        for raw in [
+            "http://app.example.com/1.0",
+            "http://127.0.0.1:8080",
+            "HTTP://[::1]/1.0",
+        ] {
+            let err = ApiUrl::parse(raw, false).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+            assert!(err.to_string().contains("plain http"), "{raw}: {err}");
+            assert!(err.hint().unwrap().contains("--allow-insecure-platform"));
+            assert!(ApiUrl::parse(raw, true).is_ok(), "{raw}");
+        }
+        for (raw, why) in [
+            ("app.example.com/1.0", "not a URL"),
+            ("ftp://app.example.com/1.0", "not ftp"),
+            ("file:///etc/passwd", "not file"),
+            ("", "not a URL"),
+        ] {
+            for allow_insecure in [false, true] {
+                let err = ApiUrl::parse(raw, allow_insecure).unwrap_err();
+                assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+                assert!(err.to_string().contains(why), "{raw}: {err}");
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::cli::{Global, PlatformSsh};
 use crate::error::{Error, Result};
 use crate::inventory::{self, Environment, Inventory, DEFAULT_WEBROOT};
-use crate::platform::{Platform, Reach, GATE_PORT};
+use crate::platform::{ApiUrl, Platform, Reach, GATE_PORT};
 use std::time::Duration;
 
 pub enum Source {
@@ -18,6 +18,7 @@ impl Source {
         let Some(url) = &global.platform_url else {
             return Inventory::load(&global.inventory).map(Source::Inventory);
         };
+        let url = ApiUrl::parse(url, global.allow_insecure_platform)?;
         let reach = match global.platform_ssh {
             PlatformSsh::Direct => {
                 inventory::check_user(&global.platform_user).map_err(|reason| {
@@ -54,7 +55,7 @@ impl Source {
         };
         let token = std::env::var("FILESYNC_TOKEN").unwrap_or_default();
         Platform::new(
-            url,
+            &url,
             token,
             global.node_group.clone(),
             reach,

@@ -61,12 +61,22 @@ fn routes(path: &str) -> Answer {
     }
 }
 
+/// Runs filesync against `api`, whose plain http (on loopback) must be
+/// allowed explicitly, like any http URL.
 fn filesync(api: &Api, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["--allow-insecure-platform"];
+    all.extend_from_slice(args);
+    run(api, &all, &[])
+}
+
+fn run(api: &Api, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_filesync"))
         .args(["--platform-url", &api.url])
         .args(args)
         .env("FILESYNC_TOKEN", TOKEN)
         .env_remove("FILESYNC_INVENTORY")
+        .env_remove("FILESYNC_ALLOW_INSECURE_PLATFORM")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let result = (
@@ -192,12 +202,41 @@ fn an_unreachable_platform_or_a_missing_token_is_reported() {
     );
 
     let output = Command::new(env!("CARGO_BIN_EXE_filesync"))
-        .args(["--platform-url", "http://127.0.0.1:9", "nodes"])
+        .args(["--platform-url", "https://127.0.0.1:9", "nodes"])
         .env_remove("FILESYNC_TOKEN")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("FILESYNC_TOKEN"));
+}
+
+#[test]
+fn plain_http_is_refused_before_the_token_is_sent_unless_allowed() {
+    let api = serve(routes);
+    for env in [&[][..], &[("FILESYNC_ALLOW_INSECURE_PLATFORM", "0")][..]] {
+        let (code, _, stderr) = run(&api, &["nodes"], env);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains("invalid --platform-url") && stderr.contains("plain http"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("Hint:") && stderr.contains("--allow-insecure-platform"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        api.requests.lock().unwrap().is_empty(),
+        "nothing may reach an http platform that was not allowed"
+    );
+    let (code, stdout, stderr) = run(
+        &api,
+        &["nodes"],
+        &[("FILESYNC_ALLOW_INSECURE_PLATFORM", "1")],
+    );
+    assert_eq!((code, stdout.as_str()), (0, "blog\nshop\n"), "{stderr}");
+    let (code, _, stderr) = run(&api, &["--allow-insecure-platform", "nodes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]
