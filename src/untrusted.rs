@@ -51,9 +51,10 @@ pub fn home_dir(home: &str) -> Result<(), String> {
     }
 }
 
-/// The filesync version that wrote a state file: letters, digits, `.`, `+`, `-`.
+/// The filesync version that wrote a state file: a letter or digit, then
+/// letters, digits, `.`, `+`, `-`.
 fn version(version: &str) -> Result<(), String> {
-    let ok = !version.is_empty()
+    let ok = version.starts_with(|c: char| c.is_ascii_alphanumeric())
         && version.len() <= 64
         && version
             .chars()
@@ -234,7 +235,7 @@ mod tests {
     fn versions_and_file_records_are_plain() {
         assert_eq!(version("0.1.0"), Ok(()));
         assert_eq!(version("1.2.3-rc.1+build5"), Ok(()));
-        for text in HOSTILE {
+        for text in HOSTILE.iter().copied().chain(["-", "-1", ".1"]) {
             assert!(version(text).is_err(), "{text:?}");
         }
         let digest = crate::digest::hex(b"x");
