@@ -54,6 +54,16 @@ pub struct Global {
     #[arg(long, env = "FILESYNC_PLATFORM_URL", global = true)]
     pub platform_url: Option<String>,
 
+    /// Accept a plain http:// --platform-url. The access token then crosses the
+    /// network unencrypted: only for a local test server or a private link.
+    #[arg(
+        long,
+        env = "FILESYNC_ALLOW_INSECURE_PLATFORM",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub allow_insecure_platform: bool,
+
     /// Platform node group of the nodes to sync (cp: application servers).
     #[arg(long, default_value = "cp", global = true)]
     pub node_group: String,

@@ -104,6 +104,14 @@ pub enum Error {
         hint: String,
     },
 
+    /// A setting of the command line (or its environment variable) is unusable.
+    #[error("invalid {setting}: {reason}")]
+    InvalidSetting {
+        setting: String,
+        reason: String,
+        hint: String,
+    },
+
     #[error("{what} is not available yet")]
     Unsupported { what: String, hint: String },
 
@@ -156,6 +164,7 @@ impl Error {
             | Error::MissingSetting { .. }
             | Error::Unsupported { .. }
             | Error::InvalidLink { .. }
+            | Error::InvalidSetting { .. }
             | Error::NotInstalled { .. }
             | Error::NotInTrash { .. }
             | Error::Preflight { .. }
@@ -202,7 +211,9 @@ impl Error {
             Error::MissingSetting { flag, .. } => {
                 format!("pass {flag}, or run in a terminal without --yes to be asked")
             }
-            Error::Unsupported { hint, .. } | Error::InvalidLink { hint, .. } => hint.clone(),
+            Error::Unsupported { hint, .. }
+            | Error::InvalidLink { hint, .. }
+            | Error::InvalidSetting { hint, .. } => hint.clone(),
             Error::Platform { reason } if reason.contains("session") || reason.contains("auth") => {
                 "check the access token in FILESYNC_TOKEN (a personal access token of the \
                  platform, with access to environment control)"

@@ -43,11 +43,34 @@ impl fmt::Display for SshDestination {
     }
 }
 
-/// Where the other nodes reach a node's sshd.
+/// Where the other nodes reach a node's sshd. Read back from a state file, it
+/// passes the same checks as an address of the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedAddress")]
 pub struct PeerAddress {
     pub host: String,
     pub port: u16,
+}
+
+/// A `PeerAddress` as a state file holds it, before it is checked.
+#[derive(Deserialize)]
+pub struct UncheckedAddress {
+    host: String,
+    port: u16,
+}
+
+impl TryFrom<UncheckedAddress> for PeerAddress {
+    type Error = String;
+    fn try_from(raw: UncheckedAddress) -> std::result::Result<Self, String> {
+        check_host(&raw.host)?;
+        if raw.port == 0 {
+            return Err(format!("{:?}: port 0 is not a port", raw.host));
+        }
+        Ok(PeerAddress {
+            host: raw.host,
+            port: raw.port,
+        })
+    }
 }
 
 impl fmt::Display for PeerAddress {
@@ -190,7 +213,7 @@ impl Environment {
 }
 
 fn parse_environment(name: &str, raw: RawEnvironment) -> std::result::Result<Environment, String> {
-    check_word("environment name", name)?;
+    check_environment_name(name)?;
     let webroot = raw.webroot.unwrap_or_else(|| DEFAULT_WEBROOT.to_string());
     check_webroot(&webroot)?;
     if let Some(user) = &raw.user {
@@ -214,7 +237,7 @@ fn parse_environment(name: &str, raw: RawEnvironment) -> std::result::Result<Env
 impl Node {
     /// A node from what a state file recorded about it (`desired::Member`).
     pub fn from_record(name: &str, ssh: &str, address: &str) -> std::result::Result<Node, String> {
-        check_word("node name", name)?;
+        check_node_name(name)?;
         Ok(Node {
             name: name.to_string(),
             ssh: parse_destination(ssh)?,
@@ -242,7 +265,7 @@ fn parse_node(raw: RawNode, default_user: Option<&str>) -> std::result::Result<N
             (table.name, ssh, table.address)
         }
     };
-    check_word("node name", &name)?;
+    check_node_name(&name)?;
     let mut ssh = ssh;
     if ssh.user.is_none() {
         ssh.user = default_user.map(str::to_string);
@@ -304,6 +327,16 @@ pub(crate) fn split_host_port(raw: &str) -> std::result::Result<(String, Option<
     Ok((host.to_string(), port))
 }
 
+/// A node name as the inventory accepts it.
+pub fn check_node_name(name: &str) -> std::result::Result<(), String> {
+    check_word("node name", name)
+}
+
+/// An environment name as the inventory accepts it.
+pub fn check_environment_name(name: &str) -> std::result::Result<(), String> {
+    check_word("environment name", name)
+}
+
 fn check_word(what: &str, value: &str) -> std::result::Result<(), String> {
     // Brackets appear in the names of IPv6 nodes given as `[addr]:port`.
     let extra = if what == "node name" {
@@ -341,7 +374,8 @@ fn check_host(host: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn check_user(user: &str) -> std::result::Result<(), String> {
+/// An SSH user name of the inventory (the operator's ssh logs in as it).
+pub fn check_user(user: &str) -> std::result::Result<(), String> {
     let ok = !user.is_empty()
         && user.len() <= 32
         && user

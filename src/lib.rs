@@ -37,6 +37,7 @@ pub mod state;
 pub mod topology;
 pub mod trash;
 pub mod tree;
+pub mod untrusted;
 pub mod wizard;
 
 use cli::{Cli, Command};

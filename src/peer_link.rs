@@ -25,7 +25,8 @@ pub enum Transport {
     Ssh,
 }
 
-/// The link settings of one environment. Stored in the nodes' state (no secret).
+/// The link settings of one environment. Stored in the nodes' state (no secret),
+/// and checked as it is read back like the flags that set it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerLink {
     /// The node of the other environment that receives this environment's
@@ -33,10 +34,14 @@ pub struct PeerLink {
     pub peer: PeerAddress,
     /// Addresses or CIDR blocks allowed to push to this environment's daemons;
     /// empty: any address (only the password protects the daemon).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::untrusted::allow_entries")]
     pub allow: Vec<String>,
     /// The other environment, when both are in the inventory (`--peer-env`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::untrusted::optional_environment_name"
+    )]
     pub peer_env: Option<String>,
 }
 

@@ -1,10 +1,12 @@
 //! The Jelastic / Virtuozzo Application Platform API as a topology source:
 //! which environments exist and which nodes their app-server layer has. The
 //! token travels only in the body of POST requests (never in a URL, a log or an
-//! error). Parsing the API's JSON is pure and unit-tested.
+//! error), over https unless the user allowed plain http. Parsing the API's
+//! JSON is pure and unit-tested; what it says is input, checked like the
+//! inventory.
 
 use crate::error::{Error, Result};
-use crate::inventory::{Environment, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
+use crate::inventory::{self, Environment, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -18,6 +20,49 @@ pub enum Reach {
     Direct { user: String },
     /// Through the platform's SSH gate: user `<nodeId>-<userId>`.
     Gate { host: String, port: u16 },
+}
+
+/// The API's base URL: https, or plain http only when the user allowed it
+/// (`--allow-insecure-platform`), since every request carries the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUrl(String);
+
+impl ApiUrl {
+    pub fn parse(raw: &str, allow_insecure: bool) -> Result<Self> {
+        const HINT: &str = "--platform-url takes the API's base URL, e.g. \
+                            https://app.example.com/1.0";
+        const INSECURE_HINT: &str = "use the platform's https:// URL; only where nobody can \
+            overhear the connection (a local test server, a private link) pass \
+            --allow-insecure-platform or set FILESYNC_ALLOW_INSECURE_PLATFORM=1";
+        let invalid = |reason: String, hint: &str| Error::InvalidSetting {
+            setting: "--platform-url".into(),
+            reason,
+            hint: hint.into(),
+        };
+        let raw = raw.trim();
+        let url = reqwest::Url::parse(raw)
+            .map_err(|err| invalid(format!("{raw:?} is not a URL ({err})"), HINT))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_insecure => {}
+            "http" => {
+                return Err(invalid(
+                    format!(
+                        "{raw} is plain http: the access token (FILESYNC_TOKEN) would cross \
+                         the network unencrypted"
+                    ),
+                    INSECURE_HINT,
+                ))
+            }
+            other => {
+                return Err(invalid(
+                    format!("{raw:?}: the API is reached over https, not {other}"),
+                    HINT,
+                ))
+            }
+        }
+        Ok(ApiUrl(raw.trim_end_matches('/').to_string()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -39,7 +84,7 @@ fn api_error(reason: impl Into<String>) -> Error {
 
 impl Platform {
     pub fn new(
-        base: &str,
+        base: &ApiUrl,
         token: String,
         node_group: String,
         reach: Reach,
@@ -58,7 +103,7 @@ impl Platform {
             .build()
             .map_err(|err| api_error(format!("cannot build the HTTP client: {err}")))?;
         Ok(Platform {
-            base: base.trim_end_matches('/').to_string(),
+            base: base.0.clone(),
             token,
             http,
             node_group,
@@ -135,7 +180,8 @@ pub fn check_result(method: &str, value: Value) -> Result<Value> {
     }
 }
 
-/// Environment names from `getenvs` (`infos[].env.envName`).
+/// Environment names from `getenvs` (`infos[].env.envName`), each one an
+/// environment name the inventory would accept.
 pub fn parse_envs(value: &Value) -> Result<Vec<String>> {
     let infos = value
         .get("infos")
@@ -144,8 +190,12 @@ pub fn parse_envs(value: &Value) -> Result<Vec<String>> {
     let mut names: Vec<String> = infos
         .iter()
         .filter_map(|info| info.pointer("/env/envName").and_then(Value::as_str))
-        .map(str::to_string)
-        .collect();
+        .map(|name| {
+            inventory::check_environment_name(name)
+                .map(|()| name.to_string())
+                .map_err(|reason| api_error(format!("getenvs: {reason}")))
+        })
+        .collect::<Result<_>>()?;
     names.sort();
     Ok(names)
 }
@@ -205,14 +255,15 @@ pub fn parse_env_info(
                 }
             }
         };
-        result.push(Node {
-            name: format!("node{id}"),
-            ssh,
-            address: PeerAddress {
-                host: host.to_string(),
-                port: DEFAULT_SSH_PORT,
-            },
-        });
+        let address = PeerAddress {
+            host: host.to_string(),
+            port: DEFAULT_SSH_PORT,
+        };
+        // Read back as the inventory reads a node: what is recorded in the
+        // nodes' state must pass the same checks when it is read again.
+        let node = Node::from_record(&format!("node{id}"), &ssh.to_string(), &address.to_string())
+            .map_err(|reason| api_error(format!("getenvinfo: node {id}: {reason}")))?;
+        result.push(node);
     }
     Ok(Environment {
         name: name.to_string(),
@@ -301,5 +352,93 @@ mod tests {
             user: "root".into(),
         };
         assert!(parse_env_info(&bad, "e", "cp", &reach, "/w").is_err());
+    }
+
+    #[test]
+    fn hostile_answers_are_errors_that_name_the_value() {
+        let injection = "shop\n    ProxyCommand sh -c id";
+        for name in [
+            injection,
+            "",
+            " shop",
+            "shop;id",
+            "../shop",
+            "$(id)",
+            &"a".repeat(65),
+        ] {
+            let value = json!({ "result": 0, "infos": [
+                { "env": { "envName": "blog" } }, { "env": { "envName": name } }
+            ]});
+            let err = parse_envs(&value).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::Platform);
+            assert!(
+                err.to_string().contains("getenvs: environment name"),
+                "{name:?}: {err}"
+            );
+        }
+        let direct = Reach::Direct {
+            user: "root".into(),
+        };
+        let gate = Reach::Gate {
+            host: "gate.example.com".into(),
+            port: GATE_PORT,
+        };
+        let node = |id: Value, address: &str| {
+            json!({ "result": 0, "env": { "uid": 42 },
+                    "nodes": [{ "id": id, "nodeGroup": "cp", "address": address }] })
+        };
+        let cases = [
+            (
+                node(json!(1), "10.0.0.1\nProxyCommand id"),
+                &direct,
+                "not an IP",
+            ),
+            (
+                node(json!(1), "10.0.0.1 -oProxyCommand=id"),
+                &direct,
+                "not an IP",
+            ),
+            (node(json!(1), "host.example.com"), &direct, "not an IP"),
+            (node(json!("1; id"), "10.0.0.1"), &direct, "numeric `id`"),
+            (
+                node(json!(-1), "10.0.0.1"),
+                &gate,
+                "node -1: \"-1-42\" is not a valid SSH user",
+            ),
+        ];
+        for (value, reach, why) in cases {
+            let err = parse_env_info(&value, "shop", "cp", reach, "/w").unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::Platform);
+            assert!(err.to_string().contains(why), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_url_must_be_https_unless_plain_http_is_allowed() {
+        let url = ApiUrl::parse(" https://app.example.com/1.0/ ", false).unwrap();
+        assert_eq!(url, ApiUrl("https://app.example.com/1.0".into()));
+        for raw in [
+            "http://app.example.com/1.0",
+            "http://127.0.0.1:8080",
+            "HTTP://[::1]/1.0",
+        ] {
+            let err = ApiUrl::parse(raw, false).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+            assert!(err.to_string().contains("plain http"), "{raw}: {err}");
+            assert!(err.hint().unwrap().contains("--allow-insecure-platform"));
+            assert!(ApiUrl::parse(raw, true).is_ok(), "{raw}");
+        }
+        for (raw, why) in [
+            ("app.example.com/1.0", "not a URL"),
+            ("ftp://app.example.com/1.0", "not ftp"),
+            ("file:///etc/passwd", "not file"),
+            ("", "not a URL"),
+        ] {
+            for allow_insecure in [false, true] {
+                let err = ApiUrl::parse(raw, allow_insecure).unwrap_err();
+                assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+                assert!(err.to_string().contains(why), "{raw}: {err}");
+            }
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! What a node looks like now, as read by the probe script (`remote::probe`):
 //! parsing its output is pure and unit-tested; running it is `node`'s job.
+//! What a node says is input: a value that peers' files or commands are made
+//! from (user, home, keys, state) fails the whole probe unless it passes its
+//! check (`untrusted`), so nothing is rendered from it.
 
 use crate::remote::{PackageManager, Privilege, REQUIRED_TOOLS};
-use crate::state::NodeState;
-use anyhow::{bail, Context, Result};
+use crate::state::{NodeState, StateError};
+use crate::untrusted;
+use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -95,6 +99,13 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     let Some(user) = facts.get("user").cloned() else {
         bail!("the probe did not run to completion (no user reported)");
     };
+    untrusted::posix_user(&user).map_err(|reason| anyhow!(reason))?;
+    let home = get("home");
+    untrusted::home_dir(&home).map_err(|reason| anyhow!(reason))?;
+    let sync_key = facts
+        .get("sync_key_pub")
+        .map(|key| crate::render::public_key(key).context("the sync key (etc/sync_key.pub)"))
+        .transpose()?;
     let privilege = match get("privilege").as_str() {
         "root" => Privilege::Root,
         "sudo" => Privilege::Sudo,
@@ -105,13 +116,9 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         .filter(|tool| get(&format!("tool:{tool}")).trim().is_empty())
         .map(|tool| tool.to_string())
         .collect();
-    let (state, state_error) = match facts.get("state") {
-        Some(text) => match NodeState::from_json(text) {
-            Ok(state) => (Some(state), None),
-            Err(err) => (None, Some(err)),
-        },
-        None => (None, None),
-    };
+    let (state, state_error) = read_state(facts.get("state"))?;
+    let (legacy_state, _) =
+        read_state(facts.get("legacy_state")).context("the earlier installation's state")?;
     let lsyncd = match facts.get("lsyncd") {
         None => Lsyncd::Absent,
         Some(text) if text.trim() == "idle" => Lsyncd::Idle,
@@ -149,7 +156,7 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     });
     Ok(Observed {
         user,
-        home: get("home"),
+        home,
         privilege,
         missing_tools,
         package_manager: PackageManager::from_command(get("package_manager").trim()),
@@ -169,10 +176,8 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
             .map(|entries| entries.lines().map(str::to_string).collect()),
         marker: facts.contains_key("marker"),
         legacy: facts.contains_key("legacy_marker") || facts.contains_key("legacy_state"),
-        legacy_state: facts
-            .get("legacy_state")
-            .and_then(|text| NodeState::from_json(text).ok()),
-        sync_key: facts.get("sync_key_pub").map(|key| key.trim().to_string()),
+        legacy_state,
+        sync_key,
         state,
         state_error,
         lsyncd,
@@ -184,6 +189,17 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         rsyncd,
         sync_dir,
     })
+}
+
+/// A state file the probe read: one refused (a value failed its check, perhaps
+/// planted) fails the probe; an unreadable one is reported and treated as absent.
+fn read_state(text: Option<&String>) -> Result<(Option<NodeState>, Option<String>)> {
+    match text.map(|text| NodeState::from_json(text)) {
+        None => Ok((None, None)),
+        Some(Ok(state)) => Ok((Some(state), None)),
+        Some(Err(err @ StateError::Refused(_))) => Err(err.into()),
+        Some(Err(err @ StateError::Unreadable(_))) => Ok((None, Some(err.to_string()))),
+    }
 }
 
 /// An absolute path of plain characters, fit for a forced command.
@@ -294,6 +310,7 @@ mod tests {
     fn parses_an_installed_node() {
         let output = [
             line("user", "root"),
+            line("home", "/root"),
             line("marker", "x"),
             line("lsyncd", "running 1234"),
             line("state", "{broken"),
@@ -311,11 +328,76 @@ mod tests {
         assert!(observed.state.is_none());
         assert!(observed.state_error.unwrap().contains("unreadable"));
         assert_eq!(observed.files["etc/lsyncd.conf"], "settings {}");
-        assert_eq!(
-            observed.sync_key.as_deref(),
-            Some("ssh-ed25519 AAAA filesync")
-        );
+        assert_eq!(observed.sync_key.as_deref(), Some("ssh-ed25519 AAAA"));
         assert!(observed.sync_dir.is_none());
+    }
+
+    #[test]
+    fn hostile_values_fail_the_probe_and_say_what_is_wrong() {
+        let state = |pointer: &str, value: &str| {
+            let mut state: serde_json::Value = serde_json::json!({
+                "format": 1, "filesync_version": "0.1.0", "env": "prod", "node": "n1",
+                "settings": {"path": "/ROOT", "delay": 10, "topology": "mesh"},
+                "targets": ["n2"], "pushers": ["n2"], "files": {}
+            });
+            *state.pointer_mut(pointer).unwrap() = value.into();
+            state.to_string()
+        };
+        let injection = "root\n    ProxyCommand sh -c 'id > /tmp/pwned'";
+        let cases = [
+            ("user", injection.to_string(), "not a POSIX user name"),
+            ("user", "root ".into(), "not a POSIX user name"),
+            ("user", "\"root\"".into(), "not a POSIX user name"),
+            ("user", "../root".into(), "not a POSIX user name"),
+            ("user", "root;id".into(), "not a POSIX user name"),
+            ("user", "a".repeat(33), "not a POSIX user name"),
+            ("user", "".into(), "not a POSIX user name"),
+            ("home", "/root\nProxyCommand id".into(), "home directory"),
+            ("home", "root".into(), "home directory"),
+            ("home", "/home/../etc".into(), "home directory"),
+            ("home", "".into(), "home directory"),
+            ("sync_key_pub", "ssh-ed25519 AAAA\"; id".into(), "sync key"),
+            (
+                "sync_key_pub",
+                "command=\"id\" ssh-ed25519 AAAA".into(),
+                "sync key",
+            ),
+            ("sync_key_pub", "".into(), "sync key"),
+            (
+                "state",
+                state("/targets/0", "n2\n    ProxyCommand id"),
+                "state file refused",
+            ),
+            ("state", state("/settings/delay", "x"), "state file refused"),
+            (
+                "legacy_state",
+                state("/node", "n1 ]] os.execute('id') --[["),
+                "earlier installation",
+            ),
+        ];
+        for (key, value, why) in cases {
+            let mut facts = vec![line("user", "root"), line("home", "/root")];
+            facts.retain(|fact| !fact.starts_with(&format!("{key}\t")));
+            facts.push(line(key, &value));
+            let err = format!("{:#}", parse(&facts.concat(), None).unwrap_err());
+            assert!(err.contains(why), "{key} = {value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_host_keys_that_are_keys_are_kept() {
+        let output = [
+            line("user", "www-data"),
+            line("home", "/var/www"),
+            line(
+                "host_keys",
+                "ssh-ed25519 AAAA n1\nssh-rsa BB\"B n1\ncert-authority ssh-rsa CCCC\n",
+            ),
+        ]
+        .concat();
+        let observed = parse(&output, None).unwrap();
+        assert_eq!(observed.user, "www-data");
+        assert_eq!(observed.host_keys, ["ssh-ed25519 AAAA"]);
     }
 
     #[test]

@@ -109,9 +109,18 @@ impl From<SyncPath> for String {
     }
 }
 
-/// Seconds lsyncd collects events before it calls rsync.
+/// Seconds lsyncd collects events before it calls rsync. Read back from a
+/// state file, it is checked like `--delay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32")]
 pub struct Delay(u32);
+
+impl TryFrom<u32> for Delay {
+    type Error = Error;
+    fn try_from(secs: u32) -> Result<Self> {
+        secs.to_string().parse()
+    }
+}
 
 impl Delay {
     pub fn secs(self) -> u32 {
@@ -165,9 +174,18 @@ impl fmt::Display for Delay {
     }
 }
 
-/// How many days a node keeps what sync replaced or deleted there.
+/// How many days a node keeps what sync replaced or deleted there. Read back
+/// from a state file, it is checked like `--trash-days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32")]
 pub struct TrashDays(u32);
+
+impl TryFrom<u32> for TrashDays {
+    type Error = Error;
+    fn try_from(days: u32) -> Result<Self> {
+        days.to_string().parse()
+    }
+}
 
 pub const DEFAULT_TRASH_DAYS: u32 = 7;
 pub const MAX_TRASH_DAYS: u32 = 3650;
@@ -364,5 +382,30 @@ mod tests {
         let old: Settings =
             serde_json::from_str(r#"{"path":"/ROOT","delay":5,"topology":"mesh"}"#).unwrap();
         assert_eq!(old.trash_days, TrashDays::default());
+    }
+
+    #[test]
+    fn settings_read_back_are_checked_like_the_flags() {
+        let with = |path: &str, delay: &str, trash: &str| {
+            serde_json::from_str::<Settings>(&format!(
+                r#"{{"path":{path},"delay":{delay},"topology":"mesh","trash_days":{trash}}}"#
+            ))
+            .map_err(|err| err.to_string())
+        };
+        assert!(with(r#""/ROOT""#, "10", "7").is_ok());
+        for (path, delay, trash, why) in [
+            (r#""/ROOT""#, "0", "7", "every single event"),
+            (r#""/ROOT""#, "3601", "7", "more than 3600"),
+            (r#""/ROOT""#, "-1", "7", "invalid value"),
+            (r#""/ROOT""#, "10", "0", "--trash-days"),
+            (r#""/ROOT""#, "10", "99999", "--trash-days"),
+            (r#""/ROOT/../../etc""#, "10", "7", "leaves the webroot"),
+            (r#""/ROOT/a\nb""#, "10", "7", "line break"),
+            (r#""/ROOT/100%""#, "10", "7", "would expand"),
+            (r#""/lsyncd/etc""#, "10", "7", "install directory"),
+        ] {
+            let err = with(path, delay, trash).unwrap_err();
+            assert!(err.contains(why), "{path} {delay} {trash}: {err}");
+        }
     }
 }

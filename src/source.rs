@@ -4,8 +4,8 @@
 
 use crate::cli::{Global, PlatformSsh};
 use crate::error::{Error, Result};
-use crate::inventory::{Environment, Inventory, DEFAULT_WEBROOT};
-use crate::platform::{Platform, Reach, GATE_PORT};
+use crate::inventory::{self, Environment, Inventory, DEFAULT_WEBROOT};
+use crate::platform::{ApiUrl, Platform, Reach, GATE_PORT};
 use std::time::Duration;
 
 pub enum Source {
@@ -18,10 +18,20 @@ impl Source {
         let Some(url) = &global.platform_url else {
             return Inventory::load(&global.inventory).map(Source::Inventory);
         };
+        let url = ApiUrl::parse(url, global.allow_insecure_platform)?;
         let reach = match global.platform_ssh {
-            PlatformSsh::Direct => Reach::Direct {
-                user: global.platform_user.clone(),
-            },
+            PlatformSsh::Direct => {
+                inventory::check_user(&global.platform_user).map_err(|reason| {
+                    invalid(
+                        "--platform-user",
+                        reason,
+                        "the SSH user on the platform's nodes",
+                    )
+                })?;
+                Reach::Direct {
+                    user: global.platform_user.clone(),
+                }
+            }
             PlatformSsh::Gate => {
                 let gate = global
                     .ssh_gate
@@ -30,22 +40,22 @@ impl Source {
                         what: "the platform's SSH gate".into(),
                         flag: "--ssh-gate HOST[:PORT] (or FILESYNC_SSH_GATE)".into(),
                     })?;
-                let (host, port) = match gate.rsplit_once(':') {
-                    Some((host, port)) => (
-                        host.to_string(),
-                        port.parse().map_err(|_| Error::MissingSetting {
-                            what: format!("a valid SSH gate (got {gate:?})"),
-                            flag: "--ssh-gate HOST[:PORT]".into(),
-                        })?,
-                    ),
-                    None => (gate.to_string(), GATE_PORT),
-                };
-                Reach::Gate { host, port }
+                let (host, port) = inventory::split_host_port(gate).map_err(|reason| {
+                    invalid(
+                        "--ssh-gate",
+                        reason,
+                        "HOST[:PORT], e.g. gate.example.com or gate.example.com:3022",
+                    )
+                })?;
+                Reach::Gate {
+                    host,
+                    port: port.unwrap_or(GATE_PORT),
+                }
             }
         };
         let token = std::env::var("FILESYNC_TOKEN").unwrap_or_default();
         Platform::new(
-            url,
+            &url,
             token,
             global.node_group.clone(),
             reach,
@@ -65,7 +75,25 @@ impl Source {
     pub async fn environment(&self, name: &str) -> Result<Environment> {
         match self {
             Source::Inventory(inventory) => inventory.environment(name).cloned(),
-            Source::Platform(platform) => platform.environment(name).await,
+            Source::Platform(platform) => {
+                // The name is recorded in every node's state, which must read back.
+                inventory::check_environment_name(name).map_err(|reason| {
+                    invalid(
+                        "--env",
+                        reason,
+                        "an environment of the platform; `filesync nodes` lists them",
+                    )
+                })?;
+                platform.environment(name).await
+            }
         }
+    }
+}
+
+fn invalid(setting: &str, reason: String, takes: &str) -> Error {
+    Error::InvalidSetting {
+        setting: setting.to_string(),
+        reason,
+        hint: format!("{setting} takes {takes}"),
     }
 }

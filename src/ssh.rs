@@ -2,7 +2,8 @@
 //! node (ControlMaster), so each script costs a channel, not a handshake. Uses the
 //! user's ssh (config, agent, known_hosts) exactly as plain ssh would, plus
 //! `-F` from `--ssh-config`. Unknown host keys are accepted and remembered
-//! (accept-new); a changed host key is always an error.
+//! (accept-new); a changed host key is always an error. Each connection's
+//! control socket sits in a private directory of its own (`private_control_dir`).
 
 use crate::error::Error;
 use crate::escape::shell_word;
@@ -10,8 +11,10 @@ use crate::inventory::Node as InventoryNode;
 use crate::node::{Node, ScriptError};
 use anyhow::Context as _;
 use openssh::{Child, KnownHosts, Session, SessionBuilder, Stdio};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +28,21 @@ pub struct SshOptions {
 pub struct SshNode {
     name: String,
     session: Session,
+    /// Holds the session's control socket; removed after the session is
+    /// (fields drop in order).
+    _control_dir: TempDir,
+}
+
+/// A new directory for one connection's control socket and master log: a
+/// random name in the temporary directory, mode 0700, made by this process
+/// (mkdir fails on an existing name and tempfile then tries another, so nobody
+/// can plant it beforehand). Left to itself, openssh makes the same kind of
+/// directory but with the umask's mode (0755 usually): readable by every user.
+pub fn private_control_dir() -> std::io::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix("filesync-ssh-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
 }
 
 /// Why a connection failed, sorted by what the user must do about it.
@@ -38,12 +56,17 @@ pub enum ConnectError {
 
 impl SshNode {
     pub async fn connect(node: &InventoryNode, options: &SshOptions) -> Result<Self, ConnectError> {
+        let control_dir = private_control_dir().map_err(|err| {
+            ConnectError::Unreachable(format!(
+                "cannot make a private directory for the ssh control socket: {err}"
+            ))
+        })?;
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(KnownHosts::Add)
             .connect_timeout(CONNECT_TIMEOUT)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(std::env::temp_dir());
+            .control_directory(control_dir.path());
         if let Some(config) = &options.config_file {
             builder.config_file(config);
         }
@@ -57,6 +80,7 @@ impl SshNode {
             Ok(session) => Ok(SshNode {
                 name: node.name.clone(),
                 session,
+                _control_dir: control_dir,
             }),
             Err(err) => Err(classify(&node.name, &error_text(&err))),
         }
@@ -241,6 +265,23 @@ mod tests {
         assert!(files[1].ends_with("/.ssh/known_hosts") && !files[1].starts_with('~'));
         let (_, entry) = known_host_entry("hostname h\nport 22\nhostkeyalias web1\n");
         assert_eq!(entry, "web1");
+    }
+
+    #[test]
+    fn control_directories_are_private_fresh_and_unpredictable() {
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (
+            private_control_dir().unwrap(),
+            private_control_dir().unwrap(),
+        );
+        let process_uid = tempfile::tempfile().unwrap().metadata().unwrap().uid();
+        for dir in [&a, &b] {
+            let meta = std::fs::metadata(dir.path()).unwrap();
+            assert_eq!(meta.uid(), process_uid);
+            assert_eq!(meta.mode() & 0o777, 0o700, "{:?}", dir.path());
+            assert_eq!(dir.path().parent(), Some(std::env::temp_dir().as_path()));
+        }
+        assert_ne!(a.path(), b.path());
     }
 
     #[test]

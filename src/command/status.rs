@@ -390,7 +390,7 @@ mod tests {
     }
 
     fn installed_node() -> Observed {
-        let text = "user\tcm9vdA==\nmarker\teA==\nlsyncd\tcnVubmluZyA0Mg==\n";
+        let text = "user\tcm9vdA==\nhome\tL3Jvb3Q=\nmarker\teA==\nlsyncd\tcnVubmluZyA0Mg==\n";
         let mut seen = crate::probe::parse(text, None).unwrap();
         let install = InstallDir::under_webroot("/var/www/webroot");
         let tag = desired::tag(&install);

@@ -195,3 +195,60 @@ fn link_flags_without_mode_two_and_the_ssh_transport_are_refused_before_any_conn
     .code(3)
     .stderr(predicate::str::contains("--peer HOST[:PORT]"));
 }
+
+/// Stands in for ssh: notes the directory openssh was given for the control
+/// socket (`-S DIR/.ssh-connection*/master`), then fails like a dead host.
+const FAKE_SSH: &str = r#"#!/bin/sh
+while [ $# -gt 0 ]; do [ "$1" = -S ] && socket=$2; shift; done
+given=$(dirname "$(dirname "$socket")")
+stat -c '%a %u %n' "$given" >>"$RECORD"
+exit 255
+"#;
+
+#[test]
+fn each_ssh_control_socket_sits_in_a_private_directory_of_its_own() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let work = tempfile::tempdir().unwrap();
+    let (bin, tmp, record) = (
+        work.path().join("bin"),
+        work.path().join("tmp"),
+        work.path().join("record"),
+    );
+    fs::create_dir(&bin).unwrap();
+    fs::create_dir(&tmp).unwrap();
+    fs::write(bin.join("ssh"), FAKE_SSH).unwrap();
+    fs::set_permissions(bin.join("ssh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let (_dir, mut cmd) =
+        filesync("[environments.prod]\nnodes = [\"root@127.0.0.1:9\", \"root@127.0.0.1:10\"]\n");
+    cmd.env("PATH", path)
+        .env("TMPDIR", &tmp)
+        .env("RECORD", &record)
+        .args(["status", "--env", "prod"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains("unreachable"));
+
+    let uid = fs::metadata(work.path()).unwrap().uid().to_string();
+    let recorded = fs::read_to_string(&record).unwrap();
+    let dirs: Vec<&str> = recorded
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(3, ' ').collect();
+            assert_eq!(fields[..2], ["700", uid.as_str()], "{recorded}");
+            assert_eq!(
+                std::path::Path::new(fields[2]).parent(),
+                Some(tmp.as_path()),
+                "a fresh directory in TMPDIR, not TMPDIR itself: {recorded}"
+            );
+            fields[2]
+        })
+        .collect();
+    assert_eq!(dirs.len(), 2, "{recorded}");
+    assert_ne!(dirs[0], dirs[1]);
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "removed after the run"
+    );
+}

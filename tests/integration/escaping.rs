@@ -20,31 +20,13 @@ const HOSTILE: &[&str] = &[
     "",
 ];
 
-/// Deterministic strings over an alphabet of troublesome characters.
-fn generated(count: usize) -> Vec<String> {
-    let alphabet: Vec<char> = "ab /\\'\"$`%;&|<>()[]{}*?~#!\n\r\t-=.,:é☃\u{1}\u{7f}"
-        .chars()
-        .collect();
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() % 24) as usize;
-            (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect()
-        })
-        .collect()
-}
-
 fn values() -> Vec<String> {
     let mut values: Vec<String> = HOSTILE.iter().map(|v| v.to_string()).collect();
-    values.extend(generated(300));
+    values.extend(crate::generated::strings(
+        300,
+        "ab /\\'\"$`%;&|<>()[]{}*?~#!\n\r\t-=.,:é☃\u{1}\u{7f}",
+        23,
+    ));
     values
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests, compiled into one test binary: the command line without a
-//! cluster (`cli`), and end to end on the simulated cluster of `testbed/cluster`
-//! (`e2e`, `wizard`, `twoenv`), and the simulated cluster itself (`testbed`).
+//! cluster (`cli`), what nodes and the platform say (`untrusted`), and end to
+//! end on the simulated cluster of `testbed/cluster` (`e2e`, `wizard`,
+//! `twoenv`), and the simulated cluster itself (`testbed`).
 
 mod bench;
 mod cli;
@@ -9,6 +10,7 @@ mod data_plane;
 mod e2e;
 mod escaping;
 mod faults;
+mod generated;
 mod manifests;
 mod platform;
 mod push_action;
@@ -16,5 +18,6 @@ mod reconcile;
 mod security;
 mod testbed;
 mod twoenv;
+mod untrusted;
 mod verify;
 mod wizard;

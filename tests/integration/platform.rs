@@ -61,12 +61,22 @@ fn routes(path: &str) -> Answer {
     }
 }
 
+/// Runs filesync against `api`, whose plain http (on loopback) must be
+/// allowed explicitly, like any http URL.
 fn filesync(api: &Api, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["--allow-insecure-platform"];
+    all.extend_from_slice(args);
+    run(api, &all, &[])
+}
+
+fn run(api: &Api, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_filesync"))
         .args(["--platform-url", &api.url])
         .args(args)
         .env("FILESYNC_TOKEN", TOKEN)
         .env_remove("FILESYNC_INVENTORY")
+        .env_remove("FILESYNC_ALLOW_INSECURE_PLATFORM")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let result = (
@@ -192,10 +202,88 @@ fn an_unreachable_platform_or_a_missing_token_is_reported() {
     );
 
     let output = Command::new(env!("CARGO_BIN_EXE_filesync"))
-        .args(["--platform-url", "http://127.0.0.1:9", "nodes"])
+        .args(["--platform-url", "https://127.0.0.1:9", "nodes"])
         .env_remove("FILESYNC_TOKEN")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("FILESYNC_TOKEN"));
+}
+
+#[test]
+fn plain_http_is_refused_before_the_token_is_sent_unless_allowed() {
+    let api = serve(routes);
+    for env in [&[][..], &[("FILESYNC_ALLOW_INSECURE_PLATFORM", "0")][..]] {
+        let (code, _, stderr) = run(&api, &["nodes"], env);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains("invalid --platform-url") && stderr.contains("plain http"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("Hint:") && stderr.contains("--allow-insecure-platform"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        api.requests.lock().unwrap().is_empty(),
+        "nothing may reach an http platform that was not allowed"
+    );
+    let (code, stdout, stderr) = run(
+        &api,
+        &["nodes"],
+        &[("FILESYNC_ALLOW_INSECURE_PLATFORM", "1")],
+    );
+    assert_eq!((code, stdout.as_str()), (0, "blog\nshop\n"), "{stderr}");
+    let (code, _, stderr) = run(&api, &["--allow-insecure-platform", "nodes"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn hostile_platform_answers_and_bad_platform_settings_are_refused() {
+    let envs = serve(|_| {
+        ok(r#"{"result": 0, "infos": [{"env": {"envName": "shop\n    ProxyCommand id"}}]}"#)
+    });
+    let (code, _, stderr) = filesync(&envs, &["nodes"]);
+    assert_eq!(code, 7, "{stderr}");
+    assert!(
+        stderr.contains("getenvs: environment name \"shop\\n    ProxyCommand id\""),
+        "{stderr}"
+    );
+    let nodes = serve(|_| {
+        ok(r#"{"result": 0, "env": {"uid": 42}, "nodes": [
+            {"id": 101, "nodeGroup": "cp", "address": "10.0.0.1 -oProxyCommand=id"}]}"#)
+    });
+    let (code, _, stderr) = filesync(&nodes, &["nodes", "--env", "shop"]);
+    assert_eq!(code, 7, "{stderr}");
+    assert!(stderr.contains("node 101 address"), "{stderr}");
+
+    let api = serve(routes);
+    for (args, why) in [
+        (
+            &["--platform-user", "root\nx", "nodes", "--env", "shop"][..],
+            "--platform-user",
+        ),
+        (
+            &[
+                "--platform-ssh",
+                "gate",
+                "--ssh-gate",
+                "gate;id",
+                "nodes",
+                "--env",
+                "shop",
+            ][..],
+            "--ssh-gate",
+        ),
+        (&["nodes", "--env", "shop\nx"][..], "--env"),
+    ] {
+        let (code, _, stderr) = filesync(&api, args);
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid {why}")),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(api.requests.lock().unwrap().is_empty());
 }
