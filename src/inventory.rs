@@ -341,7 +341,7 @@ fn check_host(host: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn check_user(user: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_user(user: &str) -> std::result::Result<(), String> {
     let ok = !user.is_empty()
         && user.len() <= 32
         && user

@@ -759,19 +759,19 @@ fn unified_diff(old: &str, new: &str, path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::desired::node_configs;
     use crate::desired::tests::{env, facts, settings};
     use crate::probe::SyncDir;
     use crate::settings::Topology;
 
-    fn configs(n: usize, topology: Topology) -> BTreeMap<String, NodeConfig> {
+    pub(crate) fn configs(n: usize, topology: Topology) -> BTreeMap<String, NodeConfig> {
         let env = env(n);
         node_configs(&env, &settings("/ROOT", topology), &env.nodes, &facts(&env))
     }
 
-    fn fresh() -> Observed {
+    pub(crate) fn fresh() -> Observed {
         Observed {
             user: "root".into(),
             home: "/root".into(),
@@ -806,7 +806,7 @@ mod tests {
     }
 
     /// What a node looks like after `plan` was applied to it.
-    fn installed(config: &NodeConfig, keys: &BTreeMap<String, String>) -> Observed {
+    pub(crate) fn installed(config: &NodeConfig, keys: &BTreeMap<String, String>) -> Observed {
         let files = render::files(config).unwrap();
         let mut node = fresh();
         node.marker = true;
@@ -833,7 +833,7 @@ mod tests {
         node
     }
 
-    fn keys(n: usize) -> BTreeMap<String, String> {
+    pub(crate) fn keys(n: usize) -> BTreeMap<String, String> {
         (1..=n)
             .map(|i| (format!("n{i}"), format!("ssh-ed25519 KEY{i}")))
             .collect()
