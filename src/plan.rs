@@ -243,7 +243,8 @@ pub struct Plan {
     pub env: String,
     pub settings: Settings,
     pub nodes: Vec<NodePlan>,
-    /// Nodes that could not be reached: left out of this run and of every peer list.
+    /// Nodes of the run that could not be reached: nothing is changed on them;
+    /// their peers keep them as installed (`mesh`).
     pub unreachable: Vec<NodeFailure>,
     /// Nodes that left the environment (reconcile only).
     pub departed: Vec<Departed>,
