@@ -10,6 +10,7 @@ mod e2e;
 mod escaping;
 mod faults;
 mod manifests;
+mod mesh;
 mod platform;
 mod push_action;
 mod reconcile;
