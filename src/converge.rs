@@ -224,7 +224,8 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         let (Some(config), Some(seen)) = (configs.get(&node.name), probed.get(&node.name)) else {
             continue;
         };
-        let (errors, warnings, prepare) = plan::preflight(config, seen);
+        let (errors, mut warnings, prepare) = plan::preflight(config, seen);
+        warnings.extend(outside_run_warning(config, nodes, &probed, &keys));
         failures.extend(errors.into_iter().map(|reason| NodeFailure {
             node: node.name.clone(),
             reason,
@@ -351,6 +352,26 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         ))?;
     }
     partial(&failed)
+}
+
+/// A warning when peers of a node the run acts on are outside the run
+/// (`--nodes`) and do not have it as wanted: the mesh is complete only once a
+/// run acts on them too.
+fn outside_run_warning(
+    config: &desired::NodeConfig,
+    acting: &[InventoryNode],
+    probed: &BTreeMap<String, Observed>,
+    keys: &BTreeMap<String, String>,
+) -> Option<String> {
+    let behind = mesh::peers_behind(config, acting, probed, keys);
+    (!behind.is_empty()).then(|| {
+        format!(
+            "{} (not in --nodes) do not push to {node} or do not admit its key yet: run \
+             install without --nodes to complete the mesh",
+            behind.join(", "),
+            node = config.node
+        )
+    })
 }
 
 /// Nodes the installed states list as members of this environment's installation

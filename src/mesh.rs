@@ -5,13 +5,17 @@
 //! member (the user they push as, its host keys) comes from its own probe or,
 //! when it was not probed, from what its installed peers already have for it
 //! (their ssh_config and known_hosts), so that they keep it as installed. Its
-//! sync key comes the same way (`plan::known_keys`). Pure.
+//! sync key comes the same way (`plan::known_keys`). A run that acts on some
+//! nodes only also names their peers outside it that are not in step with
+//! them (`peers_behind`). Pure.
 
-use crate::desired::{self, NodeFacts};
+use crate::authorized_keys;
+use crate::desired::{self, NodeConfig, NodeFacts};
 use crate::inventory::Node;
 use crate::layout;
 use crate::probe::Observed;
-use std::collections::BTreeMap;
+use crate::render;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the installed peers of a node that was not probed have for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +101,59 @@ pub fn members<'a>(
         .collect()
 }
 
+/// The peers of `config`'s node that the run does not act on (not in
+/// `acting`) and that were probed, but do not have the node as wanted: they
+/// do not push to it, or do not admit its sync key (from `keys`; a node that
+/// gets its key in this run is admitted nowhere yet). Only a run that acts on
+/// them completes the mesh.
+pub fn peers_behind(
+    config: &NodeConfig,
+    acting: &[Node],
+    probed: &BTreeMap<String, Observed>,
+    keys: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let node = config.node.as_str();
+    let outside = |name: &str| {
+        probed
+            .get(name)
+            .filter(|_| !acting.iter().any(|n| n.name == name))
+    };
+    let key = keys.get(node).and_then(|key| render::public_key(key).ok());
+    let not_admitting = config
+        .targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|peer| {
+            outside(peer).is_some_and(|seen| !admits(seen, &config.tag(), node, key.as_deref()))
+        });
+    let not_pushing = config
+        .pushers
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|peer| outside(peer).is_some_and(|seen| !pushes_to(seen, node)));
+    let behind: BTreeSet<&str> = not_admitting.chain(not_pushing).collect();
+    behind.into_iter().map(str::to_string).collect()
+}
+
+/// `seen` admits `pusher`'s sync key `key` (none: a key made in this run).
+fn admits(seen: &Observed, tag: &str, pusher: &str, key: Option<&str>) -> bool {
+    let Some(key) = key else {
+        return false;
+    };
+    authorized_keys::entries(&seen.authorized_keys, tag)
+        .into_iter()
+        .any(|(name, entry)| {
+            name == pusher && authorized_keys::key_of(entry).as_deref() == Some(key)
+        })
+}
+
+/// `seen`'s installed state has it push to `target`.
+fn pushes_to(seen: &Observed, target: &str) -> bool {
+    seen.state
+        .as_ref()
+        .is_some_and(|state| state.targets.iter().any(|t| t == target))
+}
+
 /// What the first of `peers` that pushes to `node` has for it: the user in its
 /// ssh_config and the host keys in its known_hosts. Values that could not have
 /// been rendered by filesync are not taken.
@@ -140,7 +197,7 @@ fn pinned_keys(known_hosts: &str, alias: &str) -> Vec<String> {
         .lines()
         .filter_map(|line| line.trim().split_once(' '))
         .filter(|(host, _)| *host == alias)
-        .filter_map(|(_, key)| crate::render::public_key(key).ok())
+        .filter_map(|(_, key)| render::public_key(key).ok())
         .collect()
 }
 
@@ -226,6 +283,36 @@ mod tests {
         // Another environment's installation is not this one's.
         let known = members(&env.nodes, n3, &probed, "stage");
         assert_eq!(known.keys().collect::<Vec<_>>(), ["n3"]);
+    }
+
+    #[test]
+    fn peers_outside_the_run_that_lack_the_node_or_its_key_are_named() {
+        // n1 and n2 were installed as a mesh of two; n3 joins with `--nodes n3`.
+        let env = env(3);
+        let wanted = configs(3, Topology::Mesh);
+        let before = configs(2, Topology::Mesh);
+        let mut probed: BTreeMap<String, Observed> = ["n1", "n2"]
+            .iter()
+            .map(|n| (n.to_string(), installed(&before[*n], &keys(2))))
+            .collect();
+        probed.insert("n3".into(), fresh());
+        let n3 = &env.nodes[2..];
+        let behind = |probed: &BTreeMap<String, Observed>, keys: &BTreeMap<String, String>| {
+            peers_behind(&wanted["n3"], n3, probed, keys)
+        };
+        assert_eq!(behind(&probed, &keys(2)), ["n1", "n2"]);
+
+        // Installed as a mesh of three: in step, unless n3's key is not the one they admit.
+        let probed: BTreeMap<String, Observed> = ["n1", "n2", "n3"]
+            .iter()
+            .map(|n| (n.to_string(), installed(&wanted[*n], &keys(3))))
+            .collect();
+        assert_eq!(behind(&probed, &keys(3)), Vec::<String>::new());
+        let mut new_key = keys(3);
+        new_key.remove("n3");
+        assert_eq!(behind(&probed, &new_key), ["n1", "n2"]);
+        // The nodes the run acts on are never behind.
+        assert!(peers_behind(&wanted["n3"], &env.nodes, &probed, &new_key).is_empty());
     }
 
     #[test]
