@@ -153,6 +153,10 @@ fn install_on_one_node_renders_it_with_all_its_peers_and_changes_only_it() {
             .any(|line| line.starts_with("n1:") || line.starts_with("n2:")),
         "the run must act on n3 only:\n{stdout}"
     );
+    assert!(
+        !stdout.contains("not in --nodes"),
+        "n1 and n2 are in step with n3:\n{stdout}"
+    );
     let peers_after: Vec<String> = ["n1", "n2"]
         .iter()
         .map(|node| peer_config(&cluster, node))
@@ -171,4 +175,36 @@ fn install_on_one_node_renders_it_with_all_its_peers_and_changes_only_it() {
     let (code, stdout, _) = cluster.run(&["install", "--env", env, "--yes"]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("No changes."), "{stdout}");
+}
+
+#[test]
+fn a_node_added_with_nodes_alone_is_told_its_peers_are_behind_until_a_full_run() {
+    let Some(cluster) = Cluster::up("mwc", 2, 113) else {
+        return;
+    };
+    install(&cluster);
+    assert!(cluster.testbed(&["add"]).status.success());
+    let n1_before = peer_config(&cluster, "n1");
+    let env = cluster.name.as_str();
+
+    let (code, stdout, stderr) = cluster.run(&["install", "--env", env, "--nodes", "n3", "--yes"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("! n1, n2 (not in --nodes) do not push to n3"),
+        "{stdout}"
+    );
+    assert_eq!(peer_config(&cluster, "n1"), n1_before, "n1 was changed");
+    meshed(&cluster, "n3", &["n1", "n2"]).unwrap();
+
+    let (code, stdout, stderr) = cluster.run(&["install", "--env", env, "--yes"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains("not in --nodes"), "{stdout}");
+    assert!(
+        spreads(&cluster, "n3", "from-n3.txt"),
+        "n3's file did not spread"
+    );
+    assert!(
+        spreads(&cluster, "n1", "from-n1.txt"),
+        "n1's file did not reach n3"
+    );
 }
