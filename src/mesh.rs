@@ -78,9 +78,11 @@ impl Known<'_> {
 /// from the nodes it could reach, those it acts on (`acting`) and the others.
 /// - A node the run acts on and probed is a member.
 /// - A node outside the run that was probed (read only) is one when it is
-///   installed for `env`.
+///   installed for `env` or its installed peers have it.
 /// - A node that was not probed (unreachable) is one when its installed peers
-///   have it (`Known::Recorded`); a node nobody has installed is left out.
+///   have it (`Known::Recorded`).
+///
+/// A node nobody has installed is left out until a run acts on it.
 pub fn members<'a>(
     nodes: &[Node],
     acting: &[Node],
@@ -88,16 +90,20 @@ pub fn members<'a>(
     env: &str,
 ) -> BTreeMap<String, Known<'a>> {
     let acts_on = |name: &str| acting.iter().any(|node| node.name == name);
+    let member = |node: &Node| {
+        let recorded = || recorded(probed.values(), &node.name);
+        match probed.get(&node.name) {
+            Some(seen) => {
+                let known = Known::Probed(seen);
+                let joins = acts_on(&node.name) || known.established(env);
+                (joins || recorded().is_some()).then_some(known)
+            }
+            None => recorded().map(Known::Recorded),
+        }
+    };
     nodes
         .iter()
-        .filter_map(|node| {
-            let known = match probed.get(&node.name) {
-                Some(seen) => Some(Known::Probed(seen))
-                    .filter(|known| acts_on(&node.name) || known.established(env))?,
-                None => Known::Recorded(recorded(probed.values(), &node.name)?),
-            };
-            Some((node.name.clone(), known))
-        })
+        .filter_map(|node| Some((node.name.clone(), member(node)?)))
         .collect()
 }
 
@@ -157,7 +163,7 @@ fn pushes_to(seen: &Observed, target: &str) -> bool {
 /// What the first of `peers` that pushes to `node` has for it: the user in its
 /// ssh_config and the host keys in its known_hosts. Values that could not have
 /// been rendered by filesync are not taken.
-pub fn recorded<'a>(peers: impl Iterator<Item = &'a Observed>, node: &str) -> Option<Recorded> {
+pub fn recorded<'a>(peers: impl IntoIterator<Item = &'a Observed>, node: &str) -> Option<Recorded> {
     let alias = desired::alias(node);
     peers.into_iter().find_map(|peer| {
         let config = peer.files.get(layout::SSH_CONFIG)?;
@@ -271,17 +277,31 @@ mod tests {
 
     #[test]
     fn nodes_outside_the_run_are_members_when_installed_or_recorded() {
-        // `--nodes n3`: n1 installed, n2 never installed, both probed read only.
+        // n1 and n3 were installed; n2 joined the inventory since. `--nodes n3`.
         let env = env(3);
-        let mut probed = probed(Topology::Mesh);
-        probed.insert("n2".into(), fresh());
-        probed.insert("n3".into(), fresh());
+        let settings = settings("/ROOT", Topology::Mesh);
+        let without_n2 = [env.nodes[0].clone(), env.nodes[2].clone()];
+        let before = node_configs(&env, &settings, &without_n2, &desired::tests::facts(&env));
+        let mut probed: BTreeMap<String, Observed> = [
+            ("n1".to_string(), installed(&before["n1"], &keys(3))),
+            ("n2".to_string(), fresh()),
+            ("n3".to_string(), fresh()),
+        ]
+        .into();
         let n3 = &env.nodes[2..];
         let known = members(&env.nodes, n3, &probed, "prod");
         assert_eq!(known.keys().collect::<Vec<_>>(), ["n1", "n3"]);
         assert!(matches!(known["n1"], Known::Probed(_)));
         // Another environment's installation is not this one's.
         let known = members(&env.nodes, n3, &probed, "stage");
+        assert_eq!(known.keys().collect::<Vec<_>>(), ["n3"]);
+        // A node whose own state is unreadable stays while its peers have it.
+        probed.get_mut("n1").unwrap().state = None;
+        probed.insert("n3".into(), installed(&before["n3"], &keys(3)));
+        let known = members(&env.nodes, n3, &probed, "prod");
+        assert_eq!(known.keys().collect::<Vec<_>>(), ["n1", "n3"]);
+        probed.insert("n3".into(), fresh());
+        let known = members(&env.nodes, n3, &probed, "prod");
         assert_eq!(known.keys().collect::<Vec<_>>(), ["n3"]);
     }
 

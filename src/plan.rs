@@ -1167,7 +1167,8 @@ pub(crate) mod tests {
         // Without root, the installation directory must have been made for it.
         let (errors, _, _) = preflight(&configs["n1"], &node);
         assert!(
-            errors.len() == 1 && errors[0].contains("install -d -o deploy -m 755 /var/lib/filesync/"),
+            errors.len() == 1
+                && errors[0].contains("install -d -o deploy -m 755 /var/lib/filesync/"),
             "{errors:?}"
         );
         node.install_dir = Some(vec![]);
