@@ -40,24 +40,24 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// What earlier phases learned, for later ones.
 #[derive(Default)]
 struct Learned {
-    /// Sync public keys: those already on the nodes, then those generated in Prepare.
+    /// Sync public keys: those known before the run, then those generated in Prepare.
     keys: BTreeMap<String, String>,
     /// Each node's clock when its lsyncd was (re)started in Activate.
     activated_at: BTreeMap<String, u64>,
 }
 
+/// Applies `plan` to `targets`; `keys` are the sync public keys known before
+/// the run (`plan::known_keys`), those of nodes outside the run included.
 pub async fn apply<N: Node>(
     plan: &Plan,
     targets: &BTreeMap<String, Target<'_, N>>,
+    keys: &BTreeMap<String, String>,
     parallel: usize,
     progress: &Progress,
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let mut learned = Learned {
-        keys: targets
-            .iter()
-            .filter_map(|(name, t)| t.observed.sync_key.clone().map(|key| (name.clone(), key)))
-            .collect(),
+        keys: keys.clone(),
         ..Learned::default()
     };
     let mut alive: Vec<&plan::NodePlan> = Vec::new();

@@ -25,6 +25,16 @@ pub fn entries<'a>(existing: &'a str, tag: &str) -> Vec<(&'a str, &'a str)> {
         .collect()
 }
 
+/// The public key an entry admits, `type base64`: the two fields before its
+/// comment (the options before them may hold quoted spaces, the comment none).
+pub fn key_of(entry: &str) -> Option<String> {
+    let fields: Vec<&str> = entry.split_whitespace().collect();
+    let [.., kind, blob, _comment] = fields.as_slice() else {
+        return None;
+    };
+    Some(format!("{kind} {blob}"))
+}
+
 fn pusher_of<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
     let last = line.trim_end().rsplit(' ').next()?;
     last.strip_prefix(tag)?.strip_prefix(':')
@@ -45,6 +55,16 @@ mod tests {
             entries(&file, TAG),
             [("n2", format!("restrict ssh-ed25519 BBBB {TAG}:n2").as_str())]
         );
+    }
+
+    #[test]
+    fn the_key_of_an_entry_is_read_past_options_with_quoted_spaces() {
+        let entry = format!(
+            "restrict,from=\"10.0.0.2\",command=\"env TZ=UTC0 rsync --server --daemon .\" \
+             ssh-ed25519 BBBB {TAG}:n2"
+        );
+        assert_eq!(key_of(&entry).as_deref(), Some("ssh-ed25519 BBBB"));
+        assert_eq!(key_of(&format!("{TAG}:n2")), None);
     }
 
     #[test]

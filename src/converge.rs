@@ -1,7 +1,9 @@
 //! Brings an environment to its desired state: the flow `install`, `plan` and
 //! `reconcile` share. Settings (flags, installed state, wizard) -> connect and
 //! probe -> preflight -> plan -> print, or apply it; for a reconcile, also
-//! remove filesync from nodes that left the environment.
+//! remove filesync from nodes that left the environment. A run acts on the
+//! nodes it is given (`--nodes`, default all) and only on those it reaches;
+//! their peers are always the whole environment (`mesh`).
 
 use crate::apply::{self, Target};
 use crate::cli::Global;
@@ -12,6 +14,7 @@ use crate::fleet::Fleet;
 use crate::inventory::{Environment, Node as InventoryNode};
 use crate::layout::{self, InstallDir};
 use crate::lock;
+use crate::mesh::{self, Known};
 use crate::node::Node;
 use crate::password::Password;
 use crate::peer_link::PeerLink;
@@ -101,8 +104,58 @@ pub struct Request<'a> {
     pub password: Option<Password>,
 }
 
+/// The connections of one run: the nodes it acts on (locked when it applies),
+/// the rest of the environment (read only: what their peers must know about
+/// them), and, for a reconcile, the nodes that left the environment.
+struct Fleets {
+    acting: Fleet,
+    onlookers: Fleet,
+    departed: Option<Fleet>,
+}
+
+impl Fleets {
+    /// The settings installed on the environment: as the nodes acted on have
+    /// them, else as the others do.
+    async fn installed_settings(&self, install: &InstallDir) -> Option<Settings> {
+        match installed_settings(&self.acting, install).await {
+            Some(settings) => Some(settings),
+            None => installed_settings(&self.onlookers, install).await,
+        }
+    }
+
+    /// The link's password, found like the settings.
+    async fn installed_password(&self, install: &InstallDir) -> Option<Password> {
+        match installed_password(&self.acting, install).await {
+            Some(password) => Some(password),
+            None => installed_password(&self.onlookers, install).await,
+        }
+    }
+
+    /// Probes the nodes acted on, and the others read only (what their peers
+    /// need of them, without walking the synced directory), by name.
+    async fn probe(
+        &mut self,
+        install: &InstallDir,
+        env: &Environment,
+        source: &str,
+    ) -> BTreeMap<String, Observed> {
+        let mut probed = self.acting.probe(install, &env.webroot, Some(source)).await;
+        let mut others = self.onlookers.probe(install, &env.webroot, None).await;
+        probed.append(&mut others);
+        probed
+    }
+
+    async fn close(self) {
+        self.acting.close().await;
+        self.onlookers.close().await;
+        if let Some(departed) = self.departed {
+            departed.close().await;
+        }
+    }
+}
+
 pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
-    let (mut fleet, lock) = match request.intent {
+    let (acting, lock) = match request.intent {
         Intent::Show => (Fleet::connect_for(global, request.nodes).await?, None),
         Intent::Apply => {
             let install = InstallDir::under_webroot(&request.env.webroot);
@@ -112,24 +165,27 @@ pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
             (fleet, Some(held))
         }
     };
-    let mut departed = None;
-    let result = plan_and_apply(global, &request, &mut fleet, &mut departed).await;
+    let outside: Vec<InventoryNode> = request
+        .env
+        .nodes
+        .iter()
+        .filter(|node| !request.nodes.iter().any(|n| n.name == node.name))
+        .cloned()
+        .collect();
+    let mut fleets = Fleets {
+        acting,
+        onlookers: Fleet::connect_lenient(global, &outside).await,
+        departed: None,
+    };
+    let result = plan_and_apply(global, &request, &mut fleets).await;
     if let Some(lock) = lock {
-        lock.release(&fleet).await;
+        lock.release(&fleets.acting).await;
     }
-    fleet.close().await;
-    if let Some(departed) = departed {
-        departed.close().await;
-    }
+    fleets.close().await;
     result
 }
 
-async fn plan_and_apply(
-    global: &Global,
-    request: &Request<'_>,
-    fleet: &mut Fleet,
-    departed_fleet: &mut Option<Fleet>,
-) -> Result<()> {
+async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fleets) -> Result<()> {
     let Request {
         env,
         nodes,
@@ -139,7 +195,7 @@ async fn plan_and_apply(
         ..
     } = *request;
     let install = InstallDir::under_webroot(&env.webroot);
-    let installed = installed_settings(fleet, &install).await;
+    let installed = fleets.installed_settings(&install).await;
     if purpose != Purpose::Install && installed.is_none() {
         return Err(Error::NotInstalled {
             env: env.name.clone(),
@@ -150,27 +206,26 @@ async fn plan_and_apply(
         command::link::warn_if_open(link, &env.name);
     }
     let source = settings.path.absolute(&env.webroot);
-    let observed = fleet.probe(&install, &env.webroot, Some(&source)).await;
-
-    let facts = node_facts(nodes, &observed).await;
-    let configs = desired::node_configs(env, &settings, nodes, &facts);
+    // The mesh is the whole environment, whatever the run acts on.
+    let probed = fleets.probe(&install, env, &source).await;
+    let members = mesh::members(&env.nodes, nodes, &probed, &env.name);
+    let facts = node_facts(&env.nodes, &members).await;
+    let configs = desired::node_configs(env, &settings, &env.nodes, &facts);
     let password = match (&settings.link, &request.password) {
         (Some(_), Some(password)) => Some(password.clone()),
-        (Some(_), None) => installed_password(fleet, &install).await,
+        (Some(_), None) => fleets.installed_password(&install).await,
         (None, _) => None,
     };
-    let keys: BTreeMap<String, String> = observed
-        .iter()
-        .filter_map(|(name, o)| o.sync_key.clone().map(|key| (name.clone(), key)))
-        .collect();
+    let keys = plan::known_keys(&probed, &desired::tag(&install));
 
     let mut failures = Vec::new();
     let mut node_plans = Vec::new();
     for node in nodes {
-        let (Some(config), Some(seen)) = (configs.get(&node.name), observed.get(&node.name)) else {
+        let (Some(config), Some(seen)) = (configs.get(&node.name), probed.get(&node.name)) else {
             continue;
         };
-        let (errors, warnings, prepare) = plan::preflight(config, seen);
+        let (errors, mut warnings, prepare) = plan::preflight(config, seen);
+        warnings.extend(outside_run_warning(config, nodes, &probed, &keys));
         failures.extend(errors.into_iter().map(|reason| NodeFailure {
             node: node.name.clone(),
             reason,
@@ -182,9 +237,9 @@ async fn plan_and_apply(
     if !failures.is_empty() {
         return Err(Error::Preflight { failures });
     }
-    let established: BTreeSet<String> = observed
+    let established: BTreeSet<String> = members
         .iter()
-        .filter(|(_, o)| o.state.as_ref().is_some_and(|s| s.env == env.name))
+        .filter(|(_, known)| known.established(&env.name))
         .map(|(name, _)| name.clone())
         .collect();
     plan::sequence_joins(&mut node_plans, &configs, &established);
@@ -193,11 +248,11 @@ async fn plan_and_apply(
     }
 
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
-        let leavers = departed_nodes(nodes, &observed, &env.name);
-        let mut leaving = Fleet::connect_leavers(global, &leavers).await;
+        let leavers = departed_nodes(&env.nodes, &probed, &env.name);
+        let mut leaving = Fleet::connect_lenient(global, &leavers).await;
         let seen = leaving.probe(&install, &env.webroot, None).await;
         let departed = departures(&leavers, &leaving, &seen, &install);
-        *departed_fleet = Some(leaving);
+        fleets.departed = Some(leaving);
         (departed, seen)
     } else {
         (Vec::new(), BTreeMap::new())
@@ -207,7 +262,7 @@ async fn plan_and_apply(
         env: env.name.clone(),
         settings,
         nodes: node_plans,
-        unreachable: fleet.unreachable.clone(),
+        unreachable: fleets.acting.unreachable.clone(),
         departed,
     };
 
@@ -251,15 +306,16 @@ async fn plan_and_apply(
         .map(|p| {
             let name = p.node.clone();
             let target = Target {
-                node: &fleet.nodes[&name],
+                node: &fleets.acting.nodes[&name],
                 config: &configs[&name],
-                observed: &observed[&name],
+                observed: &probed[&name],
             };
             (name, target)
         })
         .collect();
-    let outcome = apply::apply(&plan, &targets, fleet.parallel, &progress).await;
-    let (removed, removal_failures) = match departed_fleet {
+    let parallel = fleets.acting.parallel;
+    let outcome = apply::apply(&plan, &targets, &keys, parallel, &progress).await;
+    let (removed, removal_failures) = match &fleets.departed {
         Some(leaving) => {
             remove_departed(&plan, leaving, &departed_observed, &install, &progress).await
         }
@@ -296,6 +352,26 @@ async fn plan_and_apply(
         ))?;
     }
     partial(&failed)
+}
+
+/// A warning when peers of a node the run acts on are outside the run
+/// (`--nodes`) and do not have it as wanted: the mesh is complete only once a
+/// run acts on them too.
+fn outside_run_warning(
+    config: &desired::NodeConfig,
+    acting: &[InventoryNode],
+    probed: &BTreeMap<String, Observed>,
+    keys: &BTreeMap<String, String>,
+) -> Option<String> {
+    let behind = mesh::peers_behind(config, acting, probed, keys);
+    (!behind.is_empty()).then(|| {
+        format!(
+            "{} (not in --nodes) do not push to {node} or do not admit its key yet: run \
+             install without --nodes to complete the mesh",
+            behind.join(", "),
+            node = config.node
+        )
+    })
 }
 
 /// Nodes the installed states list as members of this environment's installation
@@ -478,46 +554,37 @@ fn settings(
     })
 }
 
-/// What peers need to know about each probed node. Addresses that are host
-/// names are resolved here, on the operator's machine, for `from=`.
+/// The facts of every member of the mesh. Addresses that are host names are
+/// resolved here, on the operator's machine, for `from=`.
 async fn node_facts(
     nodes: &[InventoryNode],
-    observed: &BTreeMap<String, crate::probe::Observed>,
+    members: &BTreeMap<String, Known<'_>>,
 ) -> BTreeMap<String, NodeFacts> {
     let mut facts = BTreeMap::new();
     for node in nodes {
-        let Some(seen) = observed.get(&node.name) else {
-            continue;
-        };
-        let host = &node.address.host;
-        let source_addresses = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => vec![ip.to_string()],
-            Err(_) => match tokio::net::lookup_host((host.as_str(), node.address.port)).await {
-                Ok(addrs) => {
-                    let mut ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
-                    ips.sort();
-                    ips.dedup();
-                    ips
-                }
-                Err(_) => Vec::new(),
-            },
-        };
-        facts.insert(
-            node.name.clone(),
-            NodeFacts {
-                user: seen.user.clone(),
-                host_keys: seen.host_keys.clone(),
-                rsync: seen.rsync.clone().unwrap_or_else(|| "rsync".to_string()),
-                mounts: seen
-                    .sync_dir
-                    .as_ref()
-                    .map(|dir| dir.mounts.clone())
-                    .unwrap_or_default(),
-                source_addresses,
-            },
-        );
+        if let Some(known) = members.get(&node.name) {
+            let facts_of_node = known.facts(source_addresses(node).await);
+            facts.insert(node.name.clone(), facts_of_node);
+        }
     }
     facts
+}
+
+/// The addresses pushes from `node` come from: its address, resolved.
+async fn source_addresses(node: &InventoryNode) -> Vec<String> {
+    let host = &node.address.host;
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip.to_string()],
+        Err(_) => match tokio::net::lookup_host((host.as_str(), node.address.port)).await {
+            Ok(addrs) => {
+                let mut ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+                ips.sort();
+                ips.dedup();
+                ips
+            }
+            Err(_) => Vec::new(),
+        },
+    }
 }
 
 #[cfg(test)]

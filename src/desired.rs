@@ -125,8 +125,9 @@ pub const RSYNC_TEMP_PATTERN: &str = ".~tmp~/";
 /// The module of every node's receiving rsync daemon (over SSH).
 pub const RECEIVE_MODULE: &str = "sync";
 
-/// The configuration of every node in `nodes` (the nodes that take part; nodes
-/// without facts are left out of every peer list).
+/// The configuration of every node in `nodes` (the whole environment; nodes
+/// without facts, which nobody has installed and the probe could not reach,
+/// are left out of every peer list; see `mesh`).
 pub fn node_configs(
     env: &Environment,
     settings: &Settings,

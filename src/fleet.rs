@@ -66,10 +66,11 @@ impl Fleet {
         Ok(fleet)
     }
 
-    /// Like `connect_for`, for nodes that are only to be cleaned up (they left
-    /// the environment): a refused connection sets the node aside like an
-    /// unreachable one instead of stopping the run. Nothing is trusted anew.
-    pub async fn connect_leavers(global: &Global, nodes: &[InventoryNode]) -> Self {
+    /// Like `connect_for`, for nodes the run does not act on (it only reads
+    /// them) or only cleans up (they left the environment): a refused
+    /// connection sets the node aside like an unreachable one instead of
+    /// stopping the run. Nothing is trusted anew.
+    pub async fn connect_lenient(global: &Global, nodes: &[InventoryNode]) -> Self {
         let mut fleet = Fleet {
             nodes: BTreeMap::new(),
             unreachable: Vec::new(),

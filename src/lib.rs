@@ -21,6 +21,7 @@ pub mod layout;
 pub mod lines;
 pub mod lock;
 pub mod merge;
+pub mod mesh;
 pub mod node;
 pub mod password;
 pub mod peer_link;

@@ -243,7 +243,8 @@ pub struct Plan {
     pub env: String,
     pub settings: Settings,
     pub nodes: Vec<NodePlan>,
-    /// Nodes that could not be reached: left out of this run and of every peer list.
+    /// Nodes of the run that could not be reached: nothing is changed on them;
+    /// their peers keep them as installed (`mesh`).
     pub unreachable: Vec<NodeFailure>,
     /// Nodes that left the environment (reconcile only).
     pub departed: Vec<Departed>,
@@ -451,6 +452,30 @@ pub fn authorized_entries(
             ))
         })
         .collect()
+}
+
+/// The sync public keys to admit, by node: each probed node's own; for a node
+/// that was not probed (out of the operator's reach, or out of the run), the
+/// key its probed peers already admit it with, so that it keeps its entries on
+/// them. A probed node without a key is missing here: it gets one in this
+/// run's Prepare phase.
+pub fn known_keys(probed: &BTreeMap<String, Observed>, tag: &str) -> BTreeMap<String, String> {
+    let mut keys: BTreeMap<String, String> = probed
+        .iter()
+        .filter_map(|(name, seen)| seen.sync_key.clone().map(|key| (name.clone(), key)))
+        .collect();
+    let admitted = probed
+        .values()
+        .flat_map(|seen| authorized_keys::entries(&seen.authorized_keys, tag))
+        .filter(|(pusher, _)| !probed.contains_key(*pusher))
+        .filter_map(|(pusher, entry)| {
+            let key = authorized_keys::key_of(entry)?;
+            Some((pusher, render::public_key(&key).ok()?))
+        });
+    for (pusher, key) in admitted {
+        keys.entry(pusher.to_string()).or_insert(key);
+    }
+    keys
 }
 
 /// The plan of one node that passed the preflight. `keys` holds the sync public
@@ -735,19 +760,19 @@ fn unified_diff(old: &str, new: &str, path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::desired::node_configs;
     use crate::desired::tests::{env, facts, settings};
     use crate::probe::SyncDir;
     use crate::settings::Topology;
 
-    fn configs(n: usize, topology: Topology) -> BTreeMap<String, NodeConfig> {
+    pub(crate) fn configs(n: usize, topology: Topology) -> BTreeMap<String, NodeConfig> {
         let env = env(n);
         node_configs(&env, &settings("/ROOT", topology), &env.nodes, &facts(&env))
     }
 
-    fn fresh() -> Observed {
+    pub(crate) fn fresh() -> Observed {
         Observed {
             user: "root".into(),
             home: "/root".into(),
@@ -782,7 +807,7 @@ mod tests {
     }
 
     /// What a node looks like after `plan` was applied to it.
-    fn installed(config: &NodeConfig, keys: &BTreeMap<String, String>) -> Observed {
+    pub(crate) fn installed(config: &NodeConfig, keys: &BTreeMap<String, String>) -> Observed {
         let files = render::files(config).unwrap();
         let mut node = fresh();
         node.marker = true;
@@ -809,7 +834,7 @@ mod tests {
         node
     }
 
-    fn keys(n: usize) -> BTreeMap<String, String> {
+    pub(crate) fn keys(n: usize) -> BTreeMap<String, String> {
         (1..=n)
             .map(|i| (format!("n{i}"), format!("ssh-ed25519 KEY{i}")))
             .collect()
@@ -1029,6 +1054,49 @@ mod tests {
             admit: vec![],
             revoke: vec!["n3".into()],
         }));
+    }
+
+    #[test]
+    fn a_pusher_that_was_not_probed_keeps_its_entries_and_is_admitted_by_a_newcomer() {
+        let before = configs(3, Topology::Mesh);
+        let after = configs(4, Topology::Mesh);
+        let all = keys(4);
+        // n3 could not be probed: only n1 and n2 (installed) and n4 (new) were.
+        let mut probed: BTreeMap<String, Observed> = ["n1", "n2"]
+            .iter()
+            .map(|n| (n.to_string(), installed(&before[*n], &all)))
+            .collect();
+        probed.insert("n4".into(), fresh());
+        let known = known_keys(&probed, &before["n1"].tag());
+        assert_eq!(
+            known.get("n3").map(String::as_str),
+            Some("ssh-ed25519 KEY3")
+        );
+        assert!(!known.contains_key("n4"), "n4 gets its key in Prepare");
+
+        let n1 = node_plan(&before["n1"], &probed["n1"], &known, vec![], vec![]).unwrap();
+        assert_eq!(n1.actions, vec![], "n3 must keep its place on n1");
+
+        let n1 = node_plan(&after["n1"], &probed["n1"], &known, vec![], vec![]).unwrap();
+        assert!(
+            n1.actions.contains(&Action::UpdateAuthorizedKeys {
+                admit: vec!["n4".into()],
+                revoke: vec![],
+            }),
+            "{:?}",
+            n1.actions
+        );
+        let entries = authorized_entries(&after["n1"], &known).unwrap();
+        assert!(entries["n3"].contains("ssh-ed25519 KEY3"), "{entries:?}");
+
+        let n4 = node_plan(&after["n4"], &probed["n4"], &known, vec![], vec![]).unwrap();
+        assert!(n4.actions.contains(&Action::UpdateAuthorizedKeys {
+            admit: vec!["n1".into(), "n2".into(), "n3".into()],
+            revoke: vec![],
+        }));
+        assert!(authorized_entries(&after["n4"], &known)
+            .unwrap()
+            .contains_key("n3"));
     }
 
     #[test]

@@ -54,9 +54,9 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
         Some(other) => Some(flags(args, other, LinkChoice::Keep)?),
         None => None,
     };
-    let links = link::links(env, &nodes, other_env, args, ask).await?;
+    let links = link::links(env, other_env, args, ask).await?;
     let given = link::given_password(args, ask)?;
-    let chosen = link::choose_password(global, env, &nodes, given).await?;
+    let chosen = link::choose_password(global, env, given).await?;
 
     let mut own_flags = own_flags;
     own_flags.link = LinkChoice::Set(links.own);

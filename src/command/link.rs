@@ -29,10 +29,11 @@ pub struct Chosen {
     pub generated: bool,
 }
 
-/// The links to install, from the flags, the inventory and (if allowed) the wizard.
+/// The links to install, from the flags, the inventory and (if allowed) the
+/// wizard. The addresses are those of the whole environment, whatever nodes
+/// the run acts on (`--nodes`).
 pub async fn links(
     env: &Environment,
-    nodes: &[Node],
     other_env: Option<Environment>,
     args: &SettingsArgs,
     ask: bool,
@@ -61,7 +62,7 @@ pub async fn links(
             hint: "--peer-env names the other environment of the inventory".into(),
         });
     }
-    let own_ips = node_ips(nodes).await;
+    let own_ips = node_ips(&env.nodes).await;
     let peer = match (&args.peer, &other_env) {
         (Some(raw), _) => peer_link::parse_peer(raw)?,
         (None, Some(other)) => first_node(other)?,
@@ -132,11 +133,10 @@ pub fn given_password(args: &SettingsArgs, ask: bool) -> Result<Option<Password>
 }
 
 /// The password to install: the given one, else the one on the environment's
-/// nodes, else a new one.
+/// nodes (any of them, whatever nodes the run acts on), else a new one.
 pub async fn choose_password(
     global: &Global,
     env: &Environment,
-    nodes: &[Node],
     given: Option<Password>,
 ) -> Result<Chosen> {
     if let Some(password) = given {
@@ -145,7 +145,7 @@ pub async fn choose_password(
             generated: false,
         });
     }
-    let fleet = Fleet::connect_for(global, nodes).await?;
+    let fleet = Fleet::connect_lenient(global, &env.nodes).await;
     let installed =
         crate::converge::installed_password(&fleet, &InstallDir::under_webroot(&env.webroot)).await;
     fleet.close().await;

@@ -12,6 +12,7 @@ mod escaping;
 mod faults;
 mod generated;
 mod manifests;
+mod mesh;
 mod platform;
 mod push_action;
 mod reconcile;
