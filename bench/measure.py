@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from testbed import SYNCED
+from testbed import SYNC_PATH, SYNCED
 
 PROBE_SIZE = 64 * 1024
 STARTUP_DONE = re.compile(r"Normal: Startup of .* finished\.")
@@ -76,17 +76,26 @@ def work(cluster, tag, delay, files):
     return delta
 
 
-def deploy(cluster, binary, env, inventory):
-    """A fresh `filesync install` on environment `env`: (seconds, CPU seconds
-    on the nodes, CPU seconds of filesync and its ssh clients on the
-    operator's side). Uninstalls afterwards (not timed) so that the next
-    install is fresh again."""
+def deploy(cluster, binary, env, inventory, members):
+    """A fresh `filesync install` on environment `env` (nodes `members`):
+    {seconds, CPU seconds on the nodes, CPU seconds of filesync and its ssh
+    clients on the operator's side, whether the first run exited 0 (if not,
+    it is run again, as a user would), and the memory per node once settled}.
+    Uninstalls afterwards (not timed) so that the next install is fresh."""
     nodes = sum(cluster.cpu_seconds(n) for n in cluster.nodes)
     operator = children_cpu()
-    seconds = cluster.install(binary, env=env, inventory=inventory)
+    seconds, done = cluster.filesync(
+        binary, "install", "--env", env, "--path", SYNC_PATH, "--delay", "1", "--yes",
+        inventory=inventory, check=False)
+    first_ok = done.returncode == 0
+    if not first_ok:
+        print(f"install {env}: exit {done.returncode}, run again:\n{done.stderr[-2000:]}",
+              file=sys.stderr)
+        cluster.install(binary, env=env, inventory=inventory)
     operator = children_cpu() - operator
     nodes = sum(cluster.cpu_seconds(n) for n in cluster.nodes) - nodes
     cluster.wait_quiet(quiet=3)
+    rss = memory(cluster, members)
     for attempt in range(3):
         try:
             cluster.uninstall(binary, env=env, inventory=inventory)
@@ -96,7 +105,25 @@ def deploy(cluster, binary, env, inventory):
             time.sleep(5)
     else:
         raise RuntimeError(f"could not uninstall {env}")
-    return seconds, nodes, operator
+    return {"seconds": seconds, "nodes": nodes, "operator": operator,
+            "first_ok": first_ok, "rss": rss}
+
+
+def memory(cluster, members):
+    """Mean resident memory per node (MiB) of lsyncd, of ssh (lsyncd's
+    connections to the peers, control masters included) and of sshd (the
+    node's daemon and the sessions of its peers' pushes)."""
+    total = {"lsyncd": 0, "ssh": 0, "sshd": 0}
+    for node in members:
+        for comm in total:
+            for pid in cluster.host_pids(node, comm):
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            total[comm] += int(line.split()[1])
+                except OSError:
+                    pass
+    return {comm: kib / 1024 / len(members) for comm, kib in total.items()}
 
 
 def children_cpu():

@@ -66,15 +66,23 @@ def work_rows(results):
 
 
 def deploy_rows(results):
-    """Rows: N, install seconds, ratio to the smallest N."""
+    """Rows: N, install seconds, ratio to the smallest N, CPU, first runs
+    that exited 0, memory per node."""
     runs = results.get("deploy", {})
     one = runs[min(runs, key=int)] if runs else None
     cpu = results.get("deploy_cpu", {})
+    first_ok = results.get("deploy_first_ok", {})
+    memory = results.get("memory", {})
     rows = []
     for n, values in sorted(runs.items(), key=lambda kv: int(kv[0])):
         nodes = cell([c["nodes"] for c in cpu.get(n, [])])
         operator = cell([c["operator"] for c in cpu.get(n, [])])
-        rows.append([n, cell(values), fmt_ratio(ratio(values, one)), nodes, operator])
+        oks = first_ok.get(n, [])
+        ok = f"{sum(oks)}/{len(oks)}" if oks else "-"
+        rss = memory.get(n, [])
+        mib = lambda key: cell([r[key] for r in rss], "{:.1f}") if rss else "-"  # noqa: E731
+        rows.append([n, cell(values), fmt_ratio(ratio(values, one)), nodes, operator, ok,
+                     mib("lsyncd"), mib("ssh"), mib("sshd")])
     return rows
 
 
@@ -114,8 +122,9 @@ SECTIONS = [
      ["N", "mesh", "ring", "ring / mesh"], latency_rows),
     ("Work per change (whole cluster, from the write until every echo drained)",
      ["N", "change", "topology", "rsync calls", "MB sent", "CPU s", "latency s"], work_rows),
-    ("Deploy time (s, fresh `filesync install`)",
-     ["N", "install s", "ratio to smallest N", "CPU s, nodes", "CPU s, operator"],
+    ("Deploy time (s, fresh `filesync install`) and memory per node once settled (MiB)",
+     ["N", "install s", "ratio to smallest N", "CPU s, nodes", "CPU s, operator",
+      "first run exit 0", "lsyncd MiB", "ssh MiB", "sshd MiB"],
      deploy_rows),
     ("Big tree, 3 nodes (s until both other nodes have every file)",
      ["what", "seconds", "ratio", "CPU s (cluster)", "notes"], big_rows),
