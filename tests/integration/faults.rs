@@ -271,10 +271,18 @@ fn concurrent_edits_settle_on_the_newest_and_a_write_wins_over_a_racing_delete()
     };
     install(&cluster);
     let all = ["n1", "n2", "n3"];
-    // Both edits land within one delay; n2's is the newer.
+    // Both edits land within one delay; n2's is the newer by a second (rsync
+    // compares modification times in whole seconds; see the README's limits).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let edit = |text: &str, at: u64| {
+        format!("echo {text} > {W}/shared.txt && touch -d @{at} {W}/shared.txt")
+    };
     std::thread::scope(|s| {
-        s.spawn(|| cluster.exec("n1", &format!("echo older > {W}/shared.txt")));
-        s.spawn(|| cluster.exec("n2", &format!("sleep 0.3; echo newer > {W}/shared.txt")));
+        s.spawn(|| cluster.exec("n1", &edit("older", now - 1)));
+        s.spawn(|| cluster.exec("n2", &edit("newer", now)));
     });
     assert!(everywhere(&cluster, &all, "shared.txt", Some("newer\n")));
     // No ping-pong: it stays settled.

@@ -83,7 +83,8 @@ fn a_sync_key_can_only_write_into_the_synced_directory_of_its_peers_whatever_the
             "n1",
             HONEST,
             "/tmp/links/",
-            &format!("{alias}::sync/"),
+            // Each peer in its own directory: what one receives must not meet the other's test.
+            &format!("{alias}::sync/{peer}/"),
         );
         assert!(
             links.status.success(),
@@ -95,7 +96,7 @@ fn a_sync_key_can_only_write_into_the_synced_directory_of_its_peers_whatever_the
             "n1",
             HONEST,
             "/tmp/through/",
-            &format!("{alias}::sync/"),
+            &format!("{alias}::sync/{peer}/"),
         );
         let outside = cluster.exec(
             peer,
@@ -110,7 +111,7 @@ fn a_sync_key_can_only_write_into_the_synced_directory_of_its_peers_whatever_the
         );
         let kept = cluster.exec(
             peer,
-            &format!("find {W}/a -maxdepth 1 -type l -printf '%f '"),
+            &format!("find {W}/{peer}/a -maxdepth 1 -type l -printf '%f '"),
         );
         assert_eq!(
             kept.trim(),
