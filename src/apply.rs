@@ -72,6 +72,7 @@ pub async fn apply<N: Node>(
     for phase in [
         Phase::Prepare,
         Phase::Configure,
+        Phase::Quiesce,
         Phase::Activate,
         Phase::Join,
     ] {
@@ -200,6 +201,7 @@ async fn run<N: Node>(
             }
             (remote::full_startup_push(install, &peers)?, None)
         }
+        Action::DrainLsyncd => (remote::node_ctl(install, "stop")?, None),
         Action::StartLsyncd | Action::RestartLsyncd => {
             let verb = if *action == Action::StartLsyncd {
                 "start"

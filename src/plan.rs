@@ -72,6 +72,11 @@ pub enum Action {
         remove: Vec<String>,
     },
     StartLsyncd,
+    /// Stops lsyncd once it has pushed what it had queued: every node of a
+    /// run does this before any lsyncd starts again, so that no queued change
+    /// or deletion is lost, and a peer that joins gets what the others have
+    /// after they exchanged their last changes.
+    DrainLsyncd,
     /// The next startup push to these peers sends everything this node has
     /// (to a node that joins, or for a repair) instead of only what changed
     /// here since lsyncd last had nothing queued.
@@ -100,6 +105,7 @@ pub enum Action {
 pub enum Phase {
     Prepare,
     Configure,
+    Quiesce,
     Activate,
     Join,
 }
@@ -118,6 +124,7 @@ impl Action {
             | Action::CreateExcludesFile
             | Action::UpdateAuthorizedKeys { .. }
             | Action::UpdateCrontab { .. } => Phase::Configure,
+            Action::DrainLsyncd => Phase::Quiesce,
             Action::FullStartupPush { .. } | Action::StartLsyncd | Action::RestartLsyncd => {
                 Phase::Activate
             }
@@ -176,6 +183,7 @@ impl fmt::Display for Action {
                 )
             }
             Action::StartLsyncd => f.write_str("start lsyncd"),
+            Action::DrainLsyncd => f.write_str("stop lsyncd once it pushed what it has queued"),
             Action::FullStartupPush { to, link } => {
                 let mut peers = to.clone();
                 if *link {
@@ -192,9 +200,9 @@ impl fmt::Display for Action {
                 "start lsyncd once {} sent what they have",
                 from.join(", ")
             ),
-            Action::RestartLsyncd => f.write_str(
-                "restart lsyncd once its queue is pushed (it rescans the synced directory)",
-            ),
+            Action::RestartLsyncd => {
+                f.write_str("start lsyncd again (it rescans the synced directory)")
+            }
             Action::WriteState { .. } => f.write_str("record the installation in state.json"),
         }
     }
@@ -564,7 +572,7 @@ pub fn node_plan(
     }
 
     match (&observed.lsyncd, lsyncd_conf_changed) {
-        (Lsyncd::Running(_), true) => actions.push(Action::RestartLsyncd),
+        (Lsyncd::Running(_), true) => actions.extend([Action::DrainLsyncd, Action::RestartLsyncd]),
         (Lsyncd::Running(_), false) => {}
         (Lsyncd::Idle, false) if config.targets.is_empty() && config.link.is_none() => {}
         _ => actions.push(Action::StartLsyncd),
@@ -718,7 +726,9 @@ pub fn restart_everywhere(plans: &mut [NodePlan], configs: &BTreeMap<String, Nod
             .actions
             .retain(|a| !matches!(a, Action::FullStartupPush { .. }));
         let at = activation(node_plan).unwrap_or_else(|| {
-            node_plan.actions.push(Action::RestartLsyncd);
+            node_plan
+                .actions
+                .extend([Action::DrainLsyncd, Action::RestartLsyncd]);
             node_plan.actions.len() - 1
         });
         let to: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
@@ -877,7 +887,8 @@ pub(crate) mod tests {
                 "update etc/known_hosts",
                 "update bin/node-ctl",
                 "authorized_keys: admit pushes from n3",
-                "restart lsyncd once its queue is pushed (it rescans the synced directory)",
+                "stop lsyncd once it pushed what it has queued",
+                "start lsyncd again (it rescans the synced directory)",
                 "record the installation in state.json",
             ]
         );
@@ -1201,7 +1212,11 @@ pub(crate) mod tests {
         };
         assert_eq!(
             plans[0].actions,
-            [everything_to("n2"), Action::RestartLsyncd]
+            [
+                Action::DrainLsyncd,
+                everything_to("n2"),
+                Action::RestartLsyncd
+            ]
         );
         assert_eq!(plans[1].actions, [everything_to("n1"), Action::StartLsyncd]);
     }
