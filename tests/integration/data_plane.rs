@@ -470,7 +470,12 @@ fn multi_master_churn_leaves_every_node_with_what_the_writers_left() {
     // the README).
     let scripts: Vec<(String, String)> = all
         .iter()
-        .map(|node| (node.to_string(), churn_script(&mut rng, "shared", 60, false)))
+        .map(|node| {
+            (
+                node.to_string(),
+                churn_script(&mut rng, "shared", 60, false),
+            )
+        })
         .collect();
     std::thread::scope(|scope| {
         for (node, script) in &scripts {

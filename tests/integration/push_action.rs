@@ -56,10 +56,14 @@ end
 config.source = SOURCE
 config.rsync._computed = { '-ltpgoz' }
 local queue = {}
-for _, spec in ipairs(EVENTS) do
-    local path = spec[2]
-    queue[#queue + 1] = { etype = spec[1], path = path:sub(2), full = path, path2 = spec[3] }
+local function enqueue(specs)
+    queue = {}
+    for _, spec in ipairs(specs) do
+        local path = spec[2]
+        queue[#queue + 1] = { etype = spec[1], path = path:sub(2), full = path, path2 = spec[3] }
+    end
 end
+enqueue(EVENTS)
 local dropped = {}
 local function waiting()
     local list = {}
@@ -95,6 +99,13 @@ if MODE == 'init' then
     config.init({ config = config, inlet = inlet, etype = 'Init' })
 else
     config.action(inlet)
+    -- a later batch, after something changed on disk
+    if THEN_RUN then
+        os.execute(THEN_RUN)
+        print('BATCH')
+        enqueue(THEN_EVENTS)
+        config.action(inlet)
+    end
 end
 os.exit(0)
 "#;
@@ -225,15 +236,37 @@ impl Node {
     /// Runs the action (or, with `mode` "init", the startup push) of the sync
     /// to `target` over `events`; returns the printed decisions.
     fn run(&self, mode: &str, target: &str, events: &[(&str, &str)]) -> Vec<String> {
-        let events: Vec<String> = events
-            .iter()
-            .map(|(etype, path)| format!("{{ '{etype}', '{path}' }}"))
-            .collect();
+        self.run_then(mode, target, events, None)
+    }
+
+    /// Like `run`, then runs `then.0` (a shell command) and a second batch
+    /// `then.1` in the same lsyncd, which keeps what the first batch learned.
+    fn run_then(
+        &self,
+        mode: &str,
+        target: &str,
+        events: &[(&str, &str)],
+        then: Option<(&str, &[(&str, &str)])>,
+    ) -> Vec<String> {
+        let lua_events = |events: &[(&str, &str)]| {
+            events
+                .iter()
+                .map(|(etype, path)| format!("{{ '{etype}', '{path}' }}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let then_lines = match then {
+            Some((command, events)) => format!(
+                "THEN_RUN = [[{command}]]\nTHEN_EVENTS = {{ {} }}\n",
+                lua_events(events)
+            ),
+            None => String::new(),
+        };
         let script = format!(
-            "CONF = '{}'\nSOURCE = '{}/'\nTARGET = '{target}'\nMODE = '{mode}'\nEVENTS = {{ {} }}\n{HARNESS}",
+            "CONF = '{}'\nSOURCE = '{}/'\nTARGET = '{target}'\nMODE = '{mode}'\nEVENTS = {{ {} }}\n{then_lines}{HARNESS}",
             self.conf.display(),
             self.source.display(),
-            events.join(", ")
+            lua_events(events)
         );
         let file = self.dir.path().join("harness.lua");
         std::fs::write(&file, script).unwrap();
@@ -373,6 +406,28 @@ fn a_local_change_is_pushed_and_deletions_only_when_not_received() {
     for option in ["--delete", "--include-from=-", "--exclude=*", N2] {
         assert!(spawn.contains(option), "{spawn}");
     }
+}
+
+#[test]
+fn a_file_made_here_after_a_received_deletion_and_deleted_again_spreads_its_deletion() {
+    let n1 = node(Topology::Mesh);
+    n1.deleted("again.jpg");
+    n1.write("again.jpg", "made here after the peer's deletion");
+    let path = n1.source.join("again.jpg");
+    let decisions = n1.run_then(
+        "action",
+        N2,
+        &[("Create", "/again.jpg")],
+        Some((
+            &format!("rm {}", path.display()),
+            &[("Delete", "/again.jpg")],
+        )),
+    );
+    let second: Vec<&String> = decisions.iter().skip_while(|d| *d != "BATCH").collect();
+    assert!(
+        second.iter().any(|d| *d == "RULE /again.jpg"),
+        "the deletion made here was taken for the one received: {decisions:?}"
+    );
 }
 
 #[test]
