@@ -201,7 +201,7 @@ async fn run<N: Node>(
             }
             (remote::full_startup_push(install, &peers)?, None)
         }
-        Action::DrainLsyncd => (remote::node_ctl(install, "stop")?, None),
+        Action::DrainLsyncd => (remote::node_ctl(install, "hold")?, None),
         Action::StartLsyncd | Action::RestartLsyncd => {
             let verb = if *action == Action::StartLsyncd {
                 "start"

@@ -195,11 +195,16 @@ pub fn node_configs(
         .collect()
 }
 
-/// The ssh config `Host` under which a node's peers reach it: the node name with
-/// anything but letters, digits, `.`, `_` and `-` turned into `-`.
+/// The ssh config `Host` under which a node's peers reach it: `filesync-` and
+/// its `safe_name`.
 pub fn alias(node: &str) -> String {
-    let safe: String = node
-        .chars()
+    format!("filesync-{}", safe_name(node))
+}
+
+/// A node name with anything but letters, digits, `.`, `_` and `-` turned
+/// into `-`: fit for file names, ssh config and the receive hook.
+pub fn safe_name(node: &str) -> String {
+    node.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
@@ -207,8 +212,7 @@ pub fn alias(node: &str) -> String {
                 '-'
             }
         })
-        .collect();
-    format!("filesync-{safe}")
+        .collect()
 }
 
 fn push_target(peer: &Node, facts: &NodeFacts) -> PushTarget {

@@ -268,24 +268,47 @@ pub fn prepare_install_dir(
 /// Moves an installation of an earlier version out of `<webroot>/lsyncd/`:
 /// stops its lsyncd, keeps the user's `etc/excludes` (moved into the new
 /// installation directory unless one is there), removes the rest of what it
-/// owned there. Synced files are never touched.
+/// owned there. Synced files are never touched; see `in_webroot_cleanup`.
 pub fn move_from_webroot(install: &InstallDir) -> Result<String> {
-    let legacy_ctl = install.join_in_webroot(layout::NODE_CTL);
-    let owned: Vec<String> = layout::LEGACY_OWNED
-        .iter()
-        .map(|path| install.join_in_webroot(path))
-        .collect();
-    let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
-    Ok(format!(
-        "set -e\nif [ -x {ctl} ]; then {ctl} stop || true; fi\n\
-         if [ -f {old_excludes} ] && [ ! -L {old_excludes} ] && [ ! -e {excludes} ]; then \
-         mkdir -p {etc} && cp {old_excludes} {excludes}; fi\n\
-         rm -rf {owned}\n",
-        ctl = shell_word(&legacy_ctl)?,
-        old_excludes = shell_word(&install.join_in_webroot(layout::EXCLUDES))?,
-        excludes = shell_word(&install.join(layout::EXCLUDES))?,
+    let keep = format!(
+        "if [ -f ./etc/excludes ] && [ ! -L ./etc ] && [ ! -L ./etc/excludes ] && [ ! -e {new} ]; then \
+         mkdir -p {etc} && cp ./etc/excludes {new}; fi\n",
+        new = shell_word(&install.join(layout::EXCLUDES))?,
         etc = shell_word(&install.join("etc"))?,
-        owned = words(&owned)?,
+    );
+    in_webroot_cleanup(install, &keep, &legacy_owned_relative())
+}
+
+/// What an earlier version kept in `<webroot>/lsyncd`, relative to it.
+fn legacy_owned_relative() -> Vec<String> {
+    layout::LEGACY_OWNED
+        .iter()
+        .map(|path| format!("./{path}"))
+        .collect()
+}
+
+/// A script that stops what an earlier version started from
+/// `<webroot>/lsyncd` (by the pid files there, checking each process's
+/// command line; nothing there is ever run: the webroot's owner could have
+/// put anything there), then, inside that directory only if it is a real
+/// directory of the login user's (root's), runs `inside` and removes
+/// `remove` (paths relative to it). Nothing is followed through a link.
+fn in_webroot_cleanup(install: &InstallDir, inside: &str, remove: &[String]) -> Result<String> {
+    let remove: Vec<&str> = remove.iter().map(String::as_str).collect();
+    Ok(format!(
+        "W={w}\n\
+         for pidfile in \"$W/run/lsyncd.pid\" \"$W/run/rsyncd.pid\"; do\n  \
+         pid=$(cat \"$pidfile\" 2>/dev/null) || continue\n  \
+         case \"$pid\" in '' | *[!0-9]*) continue ;; esac\n  \
+         if tr '\\000' ' ' <\"/proc/$pid/cmdline\" 2>/dev/null | grep -qF -- \"$W/etc/\"; then kill \"$pid\" 2>/dev/null || true; fi\n\
+         done\n\
+         if [ -d \"$W\" ] && [ ! -L \"$W\" ] && cd -P -- \"$W\" 2>/dev/null && \
+         [ \"$(pwd -P)\" = \"$(cd -P -- \"${{W%/*}}\" && pwd -P)/{name}\" ] && \
+         [ \"$(stat -c %u .)\" = \"$(id -u)\" ]; then\n\
+         {inside}rm -rf -- {remove}\ncd /\nfi\n",
+        w = shell_word(install.in_webroot())?,
+        name = layout::INSTALL_DIR_NAME,
+        remove = words(&remove)?,
     ))
 }
 
@@ -373,18 +396,13 @@ pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
 /// named on stdout (`etc/excludes` when it holds something, the trash when it
 /// holds copies of their files), the log links under the webroot
 /// (`<webroot>/lsyncd` goes only if nothing else is left in it), and what an
-/// earlier version left there. Synced files are never touched.
+/// earlier version left there (its `etc/excludes` stays, as the user's).
+/// Synced files are never touched.
 pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
     let mut owned: Vec<String> = ["bin", "run", "var", layout::STATE, ".filesync"]
         .iter()
         .map(|path| install.join(path))
         .collect();
-    owned.extend(
-        layout::LEGACY_OWNED
-            .iter()
-            .filter(|path| **path != "etc")
-            .map(|path| install.join_in_webroot(path)),
-    );
     let control = install.control_dir();
     if !control.starts_with(install.root()) {
         owned.push(control);
@@ -392,38 +410,40 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
     let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
     let keep = install.join(layout::EXCLUDES);
     let trash = install.join(layout::TRASH);
+    let mut in_webroot: Vec<String> = legacy_owned_relative()
+        .into_iter()
+        .filter(|path| path != "./etc")
+        .collect();
+    in_webroot.extend(legacy_etc_files().iter().map(|path| format!("./{path}")));
+    let cleanup = in_webroot_cleanup(install, "", &in_webroot)?;
     Ok(format!(
-        "set -e\nfor ctl in {ctl} {legacy_ctl}; do if [ -x \"$ctl\" ]; then \"$ctl\" stop; fi; done\n\
+        "set -e\nif [ -x {ctl} ]; then {ctl} stop; fi\n\
          rm -rf {owned}\n\
          find {etc} -mindepth 1 ! -path {keep} -exec rm -rf {{}} + 2>/dev/null || true\n\
          if [ -s {keep} ]; then echo \"kept your exclusions in \"{keep}; else rm -f {keep}; fi\n\
          rmdir {trash} 2>/dev/null || echo \"kept what sync replaced or deleted in \"{trash}\n\
          rmdir {etc} {root} 2>/dev/null || true\n\
-         rm -rf {legacy_etc_owned}\n\
-         rmdir {legacy_etc} {legacy} 2>/dev/null || true\n",
+         {cleanup}rmdir {legacy_etc} {legacy} 2>/dev/null || true\n",
         ctl = shell_word(&install.join(layout::NODE_CTL))?,
-        legacy_ctl = shell_word(&install.join_in_webroot(layout::NODE_CTL))?,
         owned = words(&owned)?,
         etc = shell_word(&install.join("etc"))?,
         keep = shell_word(&keep)?,
         trash = shell_word(&trash)?,
         root = shell_word(install.root())?,
-        legacy_etc_owned = words(&legacy_etc_files(install).iter().map(String::as_str).collect::<Vec<_>>())?,
         legacy_etc = shell_word(&install.join_in_webroot("etc"))?,
         legacy = shell_word(install.in_webroot())?,
     ))
 }
 
-/// What an earlier version wrote in `<webroot>/lsyncd/etc` (the user's
-/// `excludes` there stays theirs).
-fn legacy_etc_files(install: &InstallDir) -> Vec<String> {
+/// What an earlier version wrote in `<webroot>/lsyncd/etc`, relative to
+/// `<webroot>/lsyncd` (the user's `excludes` there stays theirs).
+fn legacy_etc_files() -> Vec<&'static str> {
     crate::render::TEMPLATE_FILES
         .iter()
         .map(|(_, path, _, _)| *path)
         .chain([layout::SYNC_KEY, "etc/sync_key.pub"])
         .chain(layout::SECRET_FILES)
         .filter(|path| path.starts_with("etc/"))
-        .map(|path| install.join_in_webroot(path))
         .collect()
 }
 
@@ -745,6 +765,56 @@ mod tests {
                 "webroot/lsyncd".into(),
                 "webroot/lsyncd/notes.txt".into(),
             ]
+        );
+    }
+
+    #[test]
+    fn an_earlier_installation_is_moved_without_running_or_following_anything_in_the_webroot() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("state");
+        let webroot = dir.path().join("webroot");
+        let victim = dir.path().join("victim");
+        let install = InstallDir::with_base(base.to_str().unwrap(), webroot.to_str().unwrap());
+        // The webroot's owner planted a control script and made lsyncd/ a link.
+        std::fs::create_dir_all(victim.join("bin")).unwrap();
+        std::fs::create_dir_all(victim.join("etc")).unwrap();
+        let ran = dir.path().join("ran");
+        std::fs::write(
+            victim.join("bin/node-ctl"),
+            format!("#!/bin/sh\ntouch {}\n", ran.display()),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(victim.join("bin/node-ctl"))
+            .status()
+            .unwrap();
+        std::fs::write(victim.join("etc/important"), "keep me").unwrap();
+        std::fs::create_dir_all(&webroot).unwrap();
+        std::os::unix::fs::symlink(&victim, webroot.join("lsyncd")).unwrap();
+        for script in [
+            move_from_webroot(&install).unwrap(),
+            remove_install_dir(&install).unwrap(),
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(!ran.exists(), "a script from the webroot was run");
+        assert!(
+            victim.join("etc/important").exists(),
+            "removed through a link"
+        );
+        assert!(
+            victim.join("bin/node-ctl").exists(),
+            "removed through a link"
         );
     }
 

@@ -131,8 +131,10 @@ fn rsyncd_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Valu
     Ok(Value::String(text))
 }
 
-/// How long `node-ctl stop` waits for lsyncd's queue to empty, at most.
-const MAX_DRAIN_SECS: u32 = 120;
+/// How long `node-ctl stop` waits for lsyncd's queue to empty, at most: a
+/// change waits one delay in the queue, so delays above this lose what is
+/// queued at a restart (the README says so).
+const MAX_DRAIN_SECS: u32 = 600;
 /// Pushes one node runs at once (lsyncd's `maxProcesses`).
 const MAX_PUSHES: usize = 4;
 
@@ -241,11 +243,15 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         cutoff_file: install.join("run/cutoff"),
         run_dir: install.join("run"),
         forward_received: config.settings.topology == crate::settings::Topology::Ring,
-        backup_dir_arg: format!("--backup-dir={}/{}", layout::INCOMING_TRASH, config.node),
+        backup_dir_arg: format!(
+            "--backup-dir={}/{}",
+            layout::INCOMING_TRASH,
+            crate::desired::safe_name(&config.node)
+        ),
         link_backup_dir_arg: format!(
             "--backup-dir={}/link-{}",
             layout::INCOMING_TRASH,
-            config.node
+            crate::desired::safe_name(&config.node)
         ),
         temp_dir_arg: format!("--temp-dir={}", layout::INCOMING_TEMP),
         max_processes: MAX_PUSHES,
@@ -263,7 +269,7 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
             .chain(config.link.as_ref().map(|_| layout::PEER_ENV_RECORD))
             .collect::<Vec<_>>()
             .join(" "),
-        drain_seconds: (2 * config.settings.delay.secs() + 15).min(MAX_DRAIN_SECS),
+        drain_seconds: (config.settings.delay.secs() + 30).min(MAX_DRAIN_SECS),
         trash_days: config.settings.trash_days.days(),
         module: crate::desired::RECEIVE_MODULE,
         receive_conf: install.join(layout::RECEIVE_CONF),
@@ -448,7 +454,10 @@ pub(crate) mod tests {
         let conf = file(&files, layout::RSYNCD_CONF);
         assert!(!conf.contains("hosts allow"));
         // Syncing the whole webroot: the daemon refuses writes into the install dir.
-        assert!(conf.contains("    exclude = /lsyncd/\n"), "{conf}");
+        assert!(
+            conf.contains("    exclude = *[[:cntrl:]]* /lsyncd/\n"),
+            "{conf}"
+        );
         let one = files_of(&config("/ROOT", Topology::Mesh));
         assert!(!one.iter().any(|f| f.path == layout::RSYNCD_CONF));
         assert!(!file(&one, layout::NODE_CTL).contains("rsync --daemon --config"));

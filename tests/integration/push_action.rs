@@ -207,12 +207,32 @@ impl Node {
         } else {
             path.to_string()
         };
+        self.received_at(&now_utc(), from, kind, &mtime, &fields, &name);
+    }
+
+    fn received_at(
+        &self,
+        at: &str,
+        from: char,
+        kind: &str,
+        mtime: &str,
+        fields: &[&str],
+        name: &str,
+    ) {
         self.ledger(&format!(
-            "2026/11/30 12:00:00 [42] {from}|{kind}|{mtime}|{}|{}|{}|{}|{name}\n",
+            "{at} [42] {from}|{kind}|{mtime}|{}|{}|{}|{}|{name}\n",
             fields[4],
             &fields[1][1..],
             fields[2],
             fields[3]
+        ));
+    }
+
+    /// Like `received` for a directory that arrived an hour ago.
+    fn received_dir_long_ago(&self, path: &str) {
+        self.ledger(&format!(
+            "{} [42] m|cd+++++++++|2026/01/01-00:00:00|4096|rwxr-xr-x|0|0|{path}/\n",
+            utc_ago(3600)
         ));
     }
 
@@ -287,6 +307,25 @@ impl Node {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// Now, as rsync's log file stamps its lines (UTC).
+fn now_utc() -> String {
+    utc_ago(0)
+}
+
+/// `seconds` ago, as rsync's log file stamps its lines (UTC).
+fn utc_ago(seconds: u64) -> String {
+    let out = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("{seconds} seconds ago"),
+            "+%Y/%m/%d %H:%M:%S",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A Unix time as rsync's log writes it in UTC.
@@ -427,6 +466,18 @@ fn a_file_made_here_after_a_received_deletion_and_deleted_again_spreads_its_dele
     assert!(
         second.iter().any(|d| *d == "RULE /again.jpg"),
         "the deletion made here was taken for the one received: {decisions:?}"
+    );
+}
+
+#[test]
+fn a_directory_received_long_ago_and_made_again_here_goes_with_all_it_holds() {
+    let n1 = node(Topology::Mesh);
+    n1.received_dir_long_ago("plugin");
+    n1.write("plugin/new-version.php", "unzipped here");
+    let decisions = n1.run("action", N2, &[("Create", "/plugin/")]);
+    assert!(
+        decisions.contains(&"RULE /plugin/***".to_string()),
+        "{decisions:?}"
     );
 }
 
