@@ -165,6 +165,58 @@ fn two_environments_sync_both_ways_survive_a_lost_peer_and_report_a_wrong_passwo
             assert!(!non_secret_text(cluster, node).contains(PASSWORD));
         }
     }
+    // The other environment, with the password, can only write into the
+    // synced directory: a link out of it is removed on arrival, a write
+    // through it stays inside, no setuid bit survives, devices are refused.
+    let module = filesync::peer_link::module(
+        &filesync::settings::SyncPath::parse("/ROOT/wp-content", "/var/www/webroot").unwrap(),
+    );
+    let url = format!("rsync://filesync@{}:7755/{module}/", ip(&a, "n1"));
+    b.exec(
+        "n1",
+        "mkdir -p /tmp/hostile/x /tmp/through/x/evil && ln -sfn /etc /tmp/hostile/x/evil \
+         && echo pwned > /tmp/through/x/evil/filesync-pwned && echo s > /tmp/hostile/suid \
+         && chmod 4755 /tmp/hostile/suid && mknod /tmp/dev c 1 3",
+    );
+    let push = |what: &str, options: &str| {
+        b.try_exec(
+            "n1",
+            &format!(
+                "RSYNC_PASSWORD='{PASSWORD}' rsync -rlptgo {options} --backup \
+                 --backup-dir=.filesync/trash/hostile {what} '{url}'"
+            ),
+        )
+    };
+    let links = push("/tmp/hostile/", "");
+    assert!(
+        links.status.success(),
+        "{}",
+        String::from_utf8_lossy(&links.stderr)
+    );
+    let _ = push("/tmp/through/", "");
+    assert!(
+        !push("/tmp/dev", "-D").status.success(),
+        "a device node was accepted"
+    );
+    let outside = a.exec(
+        "n1",
+        "find / -xdev -path /var/lib/filesync-testbed -prune -o -name filesync-pwned -print \
+         2>/dev/null; true",
+    );
+    assert!(
+        outside.lines().all(|l| l.starts_with(W)),
+        "the other environment wrote outside: {outside}"
+    );
+    let x = a.exec(
+        "n1",
+        &format!("find {W}/x -maxdepth 1 -type l; stat -c %a {W}/suid"),
+    );
+    assert_eq!(
+        x.trim(),
+        "755",
+        "a link out of the tree stayed, or a setuid bit: {x}"
+    );
+
     // Status: healthy once the last pushes were clean. Concurrent pushes of the
     // same big file into one directory can end in rsync exit 23 (their
     // `--delay-updates` temporary directories collide; the file still arrives,
