@@ -719,18 +719,7 @@ mod tests {
         mkfile(&install.join_in_webroot("notes.txt"), "the user's");
         mkfile(webroot.join("ROOT/upload.jpg").to_str().unwrap(), "synced");
 
-        let script = remove_install_dir(&install).unwrap();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let said = String::from_utf8_lossy(&out.stdout);
+        let said = sh_ok(&remove_install_dir(&install).unwrap());
         assert!(said.contains("kept your exclusions"), "{said}");
         assert!(
             said.contains("kept what sync replaced or deleted"),
@@ -792,21 +781,8 @@ mod tests {
         std::fs::write(victim.join("etc/important"), "keep me").unwrap();
         std::fs::create_dir_all(&webroot).unwrap();
         std::os::unix::fs::symlink(&victim, webroot.join("lsyncd")).unwrap();
-        for script in [
-            move_from_webroot(&install).unwrap(),
-            remove_install_dir(&install).unwrap(),
-        ] {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&script)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        sh_ok(&move_from_webroot(&install).unwrap());
+        sh_ok(&remove_install_dir(&install).unwrap());
         assert!(!ran.exists(), "a script from the webroot was run");
         assert!(
             victim.join("etc/important").exists(),
@@ -816,6 +792,17 @@ mod tests {
             victim.join("bin/node-ctl").exists(),
             "removed through a link"
         );
+    }
+
+    /// Runs a script in a real `sh`; panics unless it succeeds; its stdout.
+    fn sh_ok(script: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -871,19 +858,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lock = dir.path().join("lsyncd.lock");
         let lock = lock.to_str().unwrap();
-        let sh = |script: String| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        };
+        let sh = |script: String| sh_ok(&script);
         // The directory that holds the locks is made on first use.
         let fresh = dir.path().join("no-base-yet/x.lock");
         assert_eq!(

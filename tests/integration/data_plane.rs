@@ -9,6 +9,15 @@ use crate::e2e::{content, everywhere, install, W};
 use std::fs;
 use std::time::Duration;
 
+/// Three nodes, n2 with Debian 12's rsync 3.2.7.
+fn three_nodes(name: &str, subnet: u8) -> Option<Cluster> {
+    Cluster::builder(name)
+        .nodes(3)
+        .subnet(subnet)
+        .old_rsync(&["n2"])
+        .up()
+}
+
 /// rsync calls lsyncd made on a node so far (one line each in its log).
 fn rsync_calls(cluster: &Cluster, node: &str) -> usize {
     fs::read_to_string(cluster.installation(node).join("var/log/lsyncd.log"))
@@ -76,11 +85,7 @@ fn a_change_costs_one_transfer_per_peer_and_is_never_pushed_back() {
 
 #[test]
 fn changes_made_on_one_node_are_never_undone_by_another() {
-    let Some(cluster) = Cluster::builder("dpb")
-        .nodes(3)
-        .subnet(102)
-        .old_rsync(&["n2"])
-        .up()
+    let Some(cluster) = three_nodes("dpb", 102)
     else {
         return;
     };
@@ -135,11 +140,7 @@ fn changes_made_on_one_node_are_never_undone_by_another() {
 
 #[test]
 fn a_change_with_an_old_modification_time_spreads_and_repair_keeps_it() {
-    let Some(cluster) = Cluster::builder("dpc")
-        .nodes(3)
-        .subnet(103)
-        .old_rsync(&["n2"])
-        .up()
+    let Some(cluster) = three_nodes("dpc", 103)
     else {
         return;
     };
@@ -177,11 +178,7 @@ fn a_change_with_an_old_modification_time_spreads_and_repair_keeps_it() {
 
 #[test]
 fn what_sync_replaces_or_deletes_is_kept_and_can_be_put_back() {
-    let Some(cluster) = Cluster::builder("dpd")
-        .nodes(3)
-        .subnet(104)
-        .old_rsync(&["n2"])
-        .up()
+    let Some(cluster) = three_nodes("dpd", 104)
     else {
         return;
     };
@@ -425,11 +422,7 @@ fn multi_master_churn_leaves_every_node_with_what_the_writers_left() {
                 | 1
         });
     eprintln!("churn seed: {seed} (FILESYNC_CHURN_SEED={seed} replays it)");
-    let Some(cluster) = Cluster::builder("dpg")
-        .nodes(3)
-        .subnet(107)
-        .old_rsync(&["n2"])
-        .up()
+    let Some(cluster) = three_nodes("dpg", 107)
     else {
         return;
     };
