@@ -95,6 +95,11 @@ def deploy(cluster, binary, env, inventory, members):
     operator = children_cpu() - operator
     nodes = sum(cluster.cpu_seconds(n) for n in cluster.nodes) - nodes
     cluster.wait_quiet(quiet=3)
+    # One change on every node, so that each has its connections to its peers
+    # (ssh masters) and their sessions (sshd) when memory is read.
+    for node in members:
+        cluster.exec(node, f"echo {node} > {SYNCED}/memory-{node}.txt")
+    cluster.wait_quiet(quiet=3)
     rss = memory(cluster, members)
     for attempt in range(3):
         try:
@@ -105,14 +110,18 @@ def deploy(cluster, binary, env, inventory, members):
             time.sleep(5)
     else:
         raise RuntimeError(f"could not uninstall {env}")
+    for node in cluster.nodes:
+        for written in cluster.synced(node).glob("memory-*.txt"):
+            written.unlink()
     return {"seconds": seconds, "nodes": nodes, "operator": operator,
             "first_ok": first_ok, "rss": rss}
 
 
 def memory(cluster, members):
-    """Mean resident memory per node (MiB) of lsyncd, of ssh (lsyncd's
-    connections to the peers, control masters included) and of sshd (the
-    node's daemon and the sessions of its peers' pushes)."""
+    """Mean resident memory per node (MiB), once every node has pushed one
+    change, of lsyncd, of ssh (lsyncd's connections to the peers: their
+    control masters, kept 5 minutes) and of sshd (the node's daemon and the
+    sessions of its peers' connections)."""
     total = {"lsyncd": 0, "ssh": 0, "sshd": 0}
     for node in members:
         for comm in total:

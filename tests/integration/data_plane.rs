@@ -85,8 +85,7 @@ fn a_change_costs_one_transfer_per_peer_and_is_never_pushed_back() {
 
 #[test]
 fn changes_made_on_one_node_are_never_undone_by_another() {
-    let Some(cluster) = three_nodes("dpb", 102)
-    else {
+    let Some(cluster) = three_nodes("dpb", 102) else {
         return;
     };
     let all = ["n1", "n2", "n3"];
@@ -140,8 +139,7 @@ fn changes_made_on_one_node_are_never_undone_by_another() {
 
 #[test]
 fn a_change_with_an_old_modification_time_spreads_and_repair_keeps_it() {
-    let Some(cluster) = three_nodes("dpc", 103)
-    else {
+    let Some(cluster) = three_nodes("dpc", 103) else {
         return;
     };
     let all = ["n1", "n2", "n3"];
@@ -178,8 +176,7 @@ fn a_change_with_an_old_modification_time_spreads_and_repair_keeps_it() {
 
 #[test]
 fn what_sync_replaces_or_deletes_is_kept_and_can_be_put_back() {
-    let Some(cluster) = three_nodes("dpd", 104)
-    else {
+    let Some(cluster) = three_nodes("dpd", 104) else {
         return;
     };
     let all = ["n1", "n2", "n3"];
@@ -422,8 +419,7 @@ fn multi_master_churn_leaves_every_node_with_what_the_writers_left() {
                 | 1
         });
     eprintln!("churn seed: {seed} (FILESYNC_CHURN_SEED={seed} replays it)");
-    let Some(cluster) = three_nodes("dpg", 107)
-    else {
+    let Some(cluster) = three_nodes("dpg", 107) else {
         return;
     };
     let all = ["n1", "n2", "n3"];

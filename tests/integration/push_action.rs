@@ -37,6 +37,15 @@ spawn = function(agent, binary, ...)
             local a = rest[i]
             if type(a) == 'table' then for _, v in ipairs(a) do args[#args + 1] = tostring(v) end
             else args[#args + 1] = tostring(a) end
+            local deletions = type(a) == 'string' and a:match('^%-%-filesync%-deletions=(.*)$')
+            if deletions then
+                local f = io.open(deletions, 'rb')
+                local text = f and f:read('a') or ''
+                if f then f:close() end
+                for rule in (text .. '\0'):gmatch('([^%z]*)%z') do
+                    if rule ~= '' then print('DELETE ' .. rule) end
+                end
+            end
             i = i + 1
         end
     end
@@ -60,7 +69,7 @@ local function enqueue(specs)
     queue = {}
     for _, spec in ipairs(specs) do
         local path = spec[2]
-        queue[#queue + 1] = { etype = spec[1], path = path:sub(2), full = path, path2 = spec[3] }
+        queue[#queue + 1] = { etype = spec[1], path = path:sub(2), full = path, path2 = spec[3], status = 'wait' }
     end
 end
 enqueue(EVENTS)
@@ -400,7 +409,7 @@ fn a_received_file_changed_here_since_is_pushed() {
     );
     assert!(pushed(&decisions), "{decisions:?}");
     assert!(
-        decisions.contains(&"RULE /c.jpg".to_string()),
+        decisions.contains(&"DELETE /c.jpg".to_string()),
         "a delete here spreads: {decisions:?}"
     );
     assert!(
@@ -442,7 +451,12 @@ fn a_local_change_is_pushed_and_deletions_only_when_not_received() {
         "{decisions:?}"
     );
     let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
-    for option in ["--delete", "--include-from=-", "--exclude=*", N2] {
+    for option in [
+        "--filesync-deletions=",
+        "--include-from=-",
+        "--exclude=*",
+        N2,
+    ] {
         assert!(spawn.contains(option), "{spawn}");
     }
 }
@@ -464,7 +478,7 @@ fn a_file_made_here_after_a_received_deletion_and_deleted_again_spreads_its_dele
     );
     let second: Vec<&String> = decisions.iter().skip_while(|d| *d != "BATCH").collect();
     assert!(
-        second.iter().any(|d| *d == "RULE /again.jpg"),
+        second.iter().any(|d| *d == "DELETE /again.jpg"),
         "the deletion made here was taken for the one received: {decisions:?}"
     );
 }
