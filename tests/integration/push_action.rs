@@ -496,6 +496,85 @@ fn a_directory_received_long_ago_and_made_again_here_goes_with_all_it_holds() {
 }
 
 #[test]
+fn a_push_deletes_only_what_its_deletion_rules_name() {
+    let n1 = node(Topology::Mesh);
+    // rsync-push, with the installation in the test's directory, pushing to a
+    // local directory (the peer) the way lsyncd's action calls it.
+    let script = render_push_script(n1.state.to_str().unwrap());
+    let push = n1.state.join("rsync-push");
+    std::fs::write(&push, script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&push)
+        .status()
+        .unwrap();
+    std::fs::create_dir_all(n1.state.join("var/log")).unwrap();
+    let peer = n1.dir.path().join("peer");
+    for (path, text) in [
+        ("up/gone.jpg", "deleted on n1"),
+        ("up/more.jpg", "only the peer has it yet"),
+    ] {
+        std::fs::create_dir_all(peer.join(path).parent().unwrap()).unwrap();
+        std::fs::write(peer.join(path), text).unwrap();
+    }
+    n1.write("up/new.jpg", "made on n1");
+    let deletions = n1.state.join("run/deletions");
+    std::fs::write(&deletions, "/up/gone.jpg\0/up/\0/\0").unwrap();
+    let mut child = Command::new(&push)
+        .arg(format!("--filesync-deletions={}", deletions.display()))
+        .args(["-rt", "--from0", "--include-from=-", "--exclude=*"])
+        .arg(format!("{}/", n1.source.display()))
+        .arg(format!("{}/", peer.display()))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    // The directory goes with all it holds, without --delete.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/up/***\0/up/\0/\0")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        !peer.join("up/gone.jpg").exists(),
+        "the deletion was not pushed"
+    );
+    assert!(
+        peer.join("up/new.jpg").exists(),
+        "the new file was not pushed"
+    );
+    assert!(
+        peer.join("up/more.jpg").exists(),
+        "a directory pushed with all it holds deleted what the peer has more"
+    );
+}
+
+/// The push wrapper as rendered for node n1, its installation at `root`.
+fn render_push_script(root: &str) -> String {
+    let inventory = "[environments.prod]\nnodes = [{ name = \"n1\", ssh = \"n1\", address = \"10.1.0.1\" }, { name = \"n2\", ssh = \"n2\", address = \"10.1.0.2\" }]\n";
+    let env = Inventory::parse(inventory).unwrap().environments["prod"].clone();
+    let settings = Settings {
+        path: SyncPath::parse("/ROOT", &env.webroot).unwrap(),
+        delay: "1".parse().unwrap(),
+        topology: Topology::Mesh,
+        trash_days: Default::default(),
+        link: None,
+    };
+    let config = node_configs(&env, &settings, &env.nodes, &facts(&["n1", "n2"]))
+        .remove("n1")
+        .unwrap();
+    render::files(&config)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.path == layout::PUSH_SCRIPT)
+        .unwrap()
+        .content
+        .replace(config.install.root(), root)
+}
+
+#[test]
 fn in_a_ring_what_arrived_goes_on_to_the_next_node() {
     let n1 = node(Topology::Ring);
     n1.write("a.jpg", "from n3");
