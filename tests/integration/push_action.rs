@@ -74,10 +74,20 @@ local function enqueue(specs)
 end
 enqueue(EVENTS)
 local dropped = {}
+-- As in lsyncd, an event inside a directory whose own event is queued
+-- before it is blocked by it, and only a waiting event can be dropped.
 local function waiting()
     local list = {}
     for _, e in ipairs(queue) do
-        if not dropped[e] then list[#list + 1] = e end
+        if not dropped[e] then
+            e.status = 'wait'
+            for _, before in ipairs(list) do
+                if before.full:sub(-1) == '/' and e.full:sub(1, #before.full) == before.full then
+                    e.status = 'block'
+                end
+            end
+            list[#list + 1] = e
+        end
     end
     return list
 end
@@ -99,6 +109,10 @@ local inlet = {
         }
     end,
     discardEvent = function(e)
+        if e.status ~= 'wait' then
+            print('BLOCKED ' .. e.full)
+            return
+        end
         dropped[e] = true
         print('DROP ' .. e.full)
     end,
@@ -245,6 +259,21 @@ impl Node {
         ));
     }
 
+    /// A file that arrived from a peer at `at` (UTC, as the ledger writes
+    /// it) and was then deleted here.
+    fn arrived_then_deleted_here(&self, path: &str, at: &str) {
+        self.write(path, "arrived");
+        let out = Command::new("stat")
+            .args(["-c", "%Y %A %u %g %s"])
+            .arg(self.source.join(path))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        self.received_at(at, 'm', ">f+++++++++", &utc(fields[0]), &fields, path);
+        std::fs::remove_file(self.source.join(path)).unwrap();
+    }
+
     fn deleted(&self, path: &str) {
         self.ledger(&format!(
             "2026/11/30 12:00:00 [42] m|*deleting  |1970/01/01-00:00:00|0|rw-r--r--|0|0|{path}\n"
@@ -300,6 +329,7 @@ impl Node {
         let file = self.dir.path().join("harness.lua");
         std::fs::write(&file, script).unwrap();
         let output = Command::new("lsyncd")
+            .env("TZ", "UTC0")
             .arg("-nodaemon")
             .arg(&file)
             .output()
@@ -513,16 +543,20 @@ fn a_push_deletes_only_what_its_deletion_rules_name() {
     for (path, text) in [
         ("up/gone.jpg", "deleted on n1"),
         ("up/more.jpg", "only the peer has it yet"),
+        ("up/edited.jpg", "before n1 edited it"),
     ] {
         std::fs::create_dir_all(peer.join(path).parent().unwrap()).unwrap();
         std::fs::write(peer.join(path), text).unwrap();
     }
     n1.write("up/new.jpg", "made on n1");
+    n1.write("up/edited.jpg", "edited on n1");
     let deletions = n1.state.join("run/deletions");
     std::fs::write(&deletions, "/up/gone.jpg\0/up/\0/\0").unwrap();
     let mut child = Command::new(&push)
         .arg(format!("--filesync-deletions={}", deletions.display()))
-        .args(["-rt", "--from0", "--include-from=-", "--exclude=*"])
+        .arg("--filesync-knew=1796000000")
+        .args(["-rt", "--backup", "--backup-dir=.kept/n1"])
+        .args(["--from0", "--include-from=-", "--exclude=*"])
         .arg(format!("{}/", n1.source.display()))
         .arg(format!("{}/", peer.display()))
         .stdin(std::process::Stdio::piped())
@@ -548,6 +582,16 @@ fn a_push_deletes_only_what_its_deletion_rules_name() {
     assert!(
         peer.join("up/more.jpg").exists(),
         "a directory pushed with all it holds deleted what the peer has more"
+    );
+    // The deletion run tells the receiver when what it deletes had arrived
+    // (a suffix of its backup directory); the update run does not.
+    assert!(
+        peer.join(".kept/n1.knew1796000000/up/gone.jpg").exists(),
+        "the deletion run did not name when what it deleted had arrived"
+    );
+    assert!(
+        peer.join(".kept/n1/up/edited.jpg").exists(),
+        "the update run did not keep what it replaced in the plain backup directory"
     );
 }
 
@@ -678,4 +722,56 @@ fn the_startup_push_sends_what_changed_here_since_the_cutoff_and_not_what_arrive
     // A peer that joins gets everything.
     std::fs::write(n1.state.join("run/full-startup-filesync-n2"), "").unwrap();
     assert_eq!(n1.run("init", N2, &[]), ["FULL"]);
+}
+
+/// Seconds since the epoch of a UTC time written as the ledger writes it.
+fn epoch(utc: &str) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", utc, "+%s"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_deletion_push_says_when_what_it_deletes_had_arrived_here() {
+    // Deleted here after they arrived: the push says when the
+    // oldest of them arrived, so that a peer can tell its own changes pushed
+    // before then (known here, deleted on purpose) from later ones (raced).
+    let n1 = node(Topology::Mesh);
+    n1.arrived_then_deleted_here("a.jpg", "2026/11/30 12:00:09");
+    n1.arrived_then_deleted_here("b.jpg", "2026/11/30 12:00:05");
+    n1.write("d.jpg", "made here");
+    let decisions = n1.run(
+        "action",
+        N2,
+        &[
+            ("Delete", "/a.jpg"),
+            ("Delete", "/b.jpg"),
+            ("Create", "/d.jpg"),
+        ],
+    );
+    let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
+    let knew = format!("--filesync-knew={}", epoch("2026-11-30 12:00:05"));
+    assert!(spawn.contains(&knew), "{spawn}");
+
+    // One of them never arrived here (made here): nothing is known of it.
+    let n1 = node(Topology::Mesh);
+    n1.arrived_then_deleted_here("a.jpg", "2026/11/30 12:00:09");
+    n1.write("mine.jpg", "made here");
+    std::fs::remove_file(n1.source.join("mine.jpg")).unwrap();
+    let decisions = n1.run(
+        "action",
+        N2,
+        &[("Delete", "/a.jpg"), ("Delete", "/mine.jpg")],
+    );
+    let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
+    assert!(spawn.contains("--filesync-knew=0 "), "{spawn}");
+
+    // Only a directory moved away: no file to tell of, the hook estimates.
+    let n1 = node(Topology::Mesh);
+    n1.write("album-old/p.jpg", "moved here");
+    let decisions = n1.run("action", N2, &[("Delete", "/album/")]);
+    let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
+    assert!(spawn.contains("--filesync-knew= "), "{spawn}");
 }
