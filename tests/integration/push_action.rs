@@ -126,6 +126,15 @@ else
     if THEN_RUN then
         os.execute(THEN_RUN)
         print('BATCH')
+        -- the same batch again, in the sync to another peer
+        if THEN_TARGET then
+            for _, s in ipairs(syncs) do
+                if s.target == THEN_TARGET then
+                    s.source, s.rsync._computed = SOURCE, config.rsync._computed
+                    config = s
+                end
+            end
+        end
         enqueue(THEN_EVENTS)
         config.action(inlet)
     end
@@ -294,17 +303,25 @@ impl Node {
     /// Runs the action (or, with `mode` "init", the startup push) of the sync
     /// to `target` over `events`; returns the printed decisions.
     fn run(&self, mode: &str, target: &str, events: &[(&str, &str)]) -> Vec<String> {
-        self.run_then(mode, target, events, None)
+        self.run_then(mode, target, events, None, None)
+    }
+
+    /// Runs the action of the sync to n2, then of the sync to n3 on the same
+    /// events, in one lsyncd (as lsyncd does: every sync judges each event).
+    fn run_in_both_syncs(&self, events: &[(&str, &str)]) -> Vec<String> {
+        self.run_then("action", N2, events, Some(("true", events)), Some(N3))
     }
 
     /// Like `run`, then runs `then.0` (a shell command) and a second batch
-    /// `then.1` in the same lsyncd, which keeps what the first batch learned.
+    /// `then.1` in the same lsyncd, which keeps what the first batch learned
+    /// (in the sync to `then_target`, when given).
     fn run_then(
         &self,
         mode: &str,
         target: &str,
         events: &[(&str, &str)],
         then: Option<(&str, &[(&str, &str)])>,
+        then_target: Option<&str>,
     ) -> Vec<String> {
         let lua_events = |events: &[(&str, &str)]| {
             events
@@ -315,8 +332,9 @@ impl Node {
         };
         let then_lines = match then {
             Some((command, events)) => format!(
-                "THEN_RUN = [[{command}]]\nTHEN_EVENTS = {{ {} }}\n",
-                lua_events(events)
+                "THEN_RUN = [[{command}]]\nTHEN_EVENTS = {{ {} }}\nTHEN_TARGET = {}\n",
+                lua_events(events),
+                then_target.map_or("nil".to_string(), |t| format!("'{t}'"))
             ),
             None => String::new(),
         };
@@ -390,6 +408,7 @@ fn pushed(decisions: &[String]) -> bool {
 }
 
 const N2: &str = "filesync-n2::sync/";
+const N3: &str = "filesync-n3::sync/";
 
 #[test]
 fn what_arrived_and_is_unchanged_is_not_pushed_on() {
@@ -505,6 +524,7 @@ fn a_file_made_here_after_a_received_deletion_and_deleted_again_spreads_its_dele
             &format!("rm {}", path.display()),
             &[("Delete", "/again.jpg")],
         )),
+        None,
     );
     let second: Vec<&String> = decisions.iter().skip_while(|d| *d != "BATCH").collect();
     assert!(
@@ -742,18 +762,21 @@ fn a_deletion_push_says_when_what_it_deletes_had_arrived_here() {
     n1.arrived_then_deleted_here("a.jpg", "2026/11/30 12:00:09");
     n1.arrived_then_deleted_here("b.jpg", "2026/11/30 12:00:05");
     n1.write("d.jpg", "made here");
-    let decisions = n1.run(
-        "action",
-        N2,
-        &[
-            ("Delete", "/a.jpg"),
-            ("Delete", "/b.jpg"),
-            ("Create", "/d.jpg"),
-        ],
-    );
-    let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
+    let decisions = n1.run_in_both_syncs(&[
+        ("Delete", "/a.jpg"),
+        ("Delete", "/b.jpg"),
+        ("Create", "/d.jpg"),
+    ]);
     let knew = format!("--filesync-knew={}", epoch("2026-11-30 12:00:05"));
-    assert!(spawn.contains(&knew), "{spawn}");
+    let spawns: Vec<&String> = decisions
+        .iter()
+        .filter(|d| d.starts_with("SPAWN"))
+        .collect();
+    // Every sync (one per peer) says it, not only the first to judge.
+    assert_eq!(spawns.len(), 2, "{decisions:?}");
+    for spawn in spawns {
+        assert!(spawn.contains(&knew), "{spawn}");
+    }
 
     // One of them never arrived here (made here): nothing is known of it.
     let n1 = node(Topology::Mesh);
