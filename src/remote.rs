@@ -392,14 +392,15 @@ pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
 }
 
 /// Stops lsyncd and removes exactly what filesync installed: the installation
-/// directory but what is the user's, which stays with the directory and is
+/// directory but what is the user's, which stays with the directory (and
+/// filesync's marker, so that a later install takes the directory back) and is
 /// named on stdout (`etc/excludes` when it holds something, the trash when it
 /// holds copies of their files), the log links under the webroot
 /// (`<webroot>/lsyncd` goes only if nothing else is left in it), and what an
 /// earlier version left there (its `etc/excludes` stays, as the user's).
 /// Synced files are never touched.
 pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
-    let mut owned: Vec<String> = ["bin", "run", "var", layout::STATE, ".filesync"]
+    let mut owned: Vec<String> = ["bin", "run", "var", layout::STATE]
         .iter()
         .map(|path| install.join(path))
         .collect();
@@ -422,7 +423,9 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
          find {etc} -mindepth 1 ! -path {keep} -exec rm -rf {{}} + 2>/dev/null || true\n\
          if [ -s {keep} ]; then echo \"kept your exclusions in \"{keep}; else rm -f {keep}; fi\n\
          rmdir {trash} 2>/dev/null || echo \"kept what sync replaced or deleted in \"{trash}\n\
+         rm -f {marker}\n\
          rmdir {etc} {root} 2>/dev/null || true\n\
+         if [ -d {root} ]; then echo 'kept by filesync uninstall: yours; install takes it back' >{marker}; fi\n\
          {cleanup}rmdir {legacy_etc} {legacy} 2>/dev/null || true\n",
         ctl = shell_word(&install.join(layout::NODE_CTL))?,
         owned = words(&owned)?,
@@ -430,6 +433,7 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
         keep = shell_word(&keep)?,
         trash = shell_word(&trash)?,
         root = shell_word(install.root())?,
+        marker = shell_word(&install.join(".filesync"))?,
         legacy_etc = shell_word(&install.join_in_webroot("etc"))?,
         legacy = shell_word(install.in_webroot())?,
     ))
@@ -743,6 +747,8 @@ mod tests {
             [
                 "state".to_string(),
                 format!("state/{instance}"),
+                // what stays is known as filesync's: a later install takes it
+                format!("state/{instance}/.filesync"),
                 format!("state/{instance}/etc"),
                 format!("state/{instance}/etc/excludes"),
                 format!("state/{instance}/trash"),

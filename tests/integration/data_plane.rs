@@ -277,6 +277,17 @@ fn what_sync_replaces_or_deletes_is_kept_and_can_be_put_back() {
         "../../etc/passwd",
     ]);
     assert_eq!(code, 3, "{err}");
+
+    // Uninstall keeps the trash (old versions of the users' files), and an
+    // install afterwards takes the directory back, trash included.
+    let (code, out, err) = cluster.run(&["uninstall", "--env", &env, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("kept what sync replaced or deleted"),
+        "{out}{err}"
+    );
+    install(&cluster);
+    assert_eq!(kept("n3"), [("n1".to_string(), 3)]);
 }
 
 #[test]
