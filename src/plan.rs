@@ -501,7 +501,9 @@ pub fn node_plan(
             from: config.install.in_webroot().to_string(),
         });
     }
-    if !observed.marker {
+    // Also after an uninstall that kept the user's things there (marker, no
+    // state): the directories it removed are made again.
+    if !observed.marker || observed.state.is_none() {
         actions.push(Action::CreateInstallDir {
             path: config.install.root().to_string(),
         });
@@ -848,6 +850,24 @@ pub(crate) mod tests {
         (1..=n)
             .map(|i| (format!("n{i}"), format!("ssh-ed25519 KEY{i}")))
             .collect()
+    }
+
+    #[test]
+    fn what_an_uninstall_left_is_taken_back_and_its_directories_made_again() {
+        let configs = configs(3, Topology::Mesh);
+        let mut left = fresh();
+        left.marker = true;
+        left.install_dir = Some(vec![".filesync".into(), "trash".into()]);
+        let plan = node_plan(&configs["n1"], &left, &BTreeMap::new(), vec![], vec![]).unwrap();
+        assert!(
+            plan.actions
+                .iter()
+                .any(|a| matches!(a, Action::CreateInstallDir { .. })),
+            "{:?}",
+            plan.actions
+        );
+        let (errors, _, _) = preflight(&configs["n1"], &left);
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]
