@@ -94,6 +94,7 @@ def deploy(cluster, binary, env, inventory, members):
         cluster.install(binary, env=env, inventory=inventory)
     operator = children_cpu() - operator
     nodes = sum(cluster.cpu_seconds(n) for n in cluster.nodes) - nodes
+    print(f"install {env}: {seconds:.2f}s, first run exit 0: {first_ok}", file=sys.stderr)
     cluster.wait_quiet(quiet=3)
     # One change on every node, so that each has its connections to its peers
     # (ssh masters) and their sessions (sshd) when memory is read.
@@ -101,13 +102,17 @@ def deploy(cluster, binary, env, inventory, members):
         cluster.exec(node, f"echo {node} > {SYNCED}/memory-{node}.txt")
     cluster.wait_quiet(quiet=3)
     rss = memory(cluster, members)
-    for attempt in range(3):
+    # A large mesh on this machine's 2 cores can leave sshds too busy to
+    # answer for a while after the changes above (every node pushing to
+    # every other): wait for it.
+    for attempt in range(5):
         try:
             cluster.uninstall(binary, env=env, inventory=inventory)
             break
         except RuntimeError as error:  # e.g. sshd's MaxStartups dropping a connection
             print(f"uninstall {env}, attempt {attempt + 1}: {error}", file=sys.stderr)
-            time.sleep(5)
+            cluster.wait_quiet(quiet=5)
+            time.sleep(20)
     else:
         raise RuntimeError(f"could not uninstall {env}")
     for node in cluster.nodes:

@@ -97,7 +97,7 @@ def big_rows(results):
         ["plain rsync -a (floor)", cell(big["floor"]), "1.00x", cpu("floor_cpu"), "-"],
         ["filesync fresh install", cell(big["filesync"]),
          fmt_ratio(ratio(big["filesync"], big["floor"])), cpu("filesync_cpu"),
-         f"watches {watches}; echo calls by n2+n3 {cell(big.get('echo_calls', []), '{:.0f}')}"],
+         f"watches {watches}; rsync calls by n2+n3 while receiving {cell(big.get('echo_calls', []), '{:.0f}')}"],
     ]
 
 
@@ -120,7 +120,7 @@ def idle_rows(results):
 SECTIONS = [
     ("Convergence latency (s, one 64 KiB file on n1 until on every node, delay 1 s)",
      ["N", "mesh", "ring", "ring / mesh"], latency_rows),
-    ("Work per change (whole cluster, from the write until every echo drained)",
+    ("Work per change (whole cluster, from the write until every push ended)",
      ["N", "change", "topology", "rsync calls", "MB sent", "CPU s", "latency s"], work_rows),
     ("Deploy time (s, fresh `filesync install`) and memory per node once settled (MiB)",
      ["N", "install s", "ratio to smallest N", "CPU s, nodes", "CPU s, operator",

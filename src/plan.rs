@@ -12,7 +12,6 @@ use crate::remote::{PackageManager, Privilege};
 use crate::render::{self, RenderedFile};
 use crate::settings::Settings;
 use crate::state::NodeState;
-use crate::topology;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -284,9 +283,6 @@ impl fmt::Display for Plan {
                  this environment's daemons accept pushes from {allow}",
                 link.peer, link.peer.port
             )?;
-        }
-        if let Some(warning) = topology::echo_warning(self.nodes.len(), self.settings.topology) {
-            writeln!(f, "! {warning}")?;
         }
         for node in &self.nodes {
             if node.actions.is_empty() {
@@ -962,31 +958,6 @@ pub(crate) mod tests {
         };
         assert!(!plan.is_empty());
         insta::assert_snapshot!("printed_plan", plan.to_string());
-    }
-
-    #[test]
-    fn the_printed_plan_of_a_mesh_of_eleven_nodes_warns_about_its_echoes() {
-        let configs = configs(11, Topology::Mesh);
-        let plan = Plan {
-            env: "prod".into(),
-            settings: configs["n1"].settings.clone(),
-            nodes: configs
-                .keys()
-                .map(|node| NodePlan {
-                    node: node.clone(),
-                    actions: vec![],
-                    warnings: vec![],
-                })
-                .collect(),
-            unreachable: vec![],
-            departed: vec![],
-        };
-        let printed = plan.to_string();
-        let second = printed.lines().nth(1).unwrap();
-        assert!(
-            second.starts_with("! a mesh of 11 nodes makes 110 rsync calls"),
-            "{printed}"
-        );
     }
 
     #[test]

@@ -25,33 +25,6 @@ pub fn push_targets(nodes: &[String], topology: Topology) -> BTreeMap<String, Ve
         .collect()
 }
 
-/// Above this many nodes `plan` warns about a mesh's echoes. Every node that
-/// receives a change pushes it on to its peers (a no-op rsync call, the
-/// "echo"), so a change costs N x (N-1) calls; measured at about 50 ms of CPU
-/// each (BENCHMARKS.md), every node changing once per default 10 s delay keeps
-/// each node half a core busy from N = 11 on.
-pub const MESH_ADVISED_MAX: usize = 10;
-
-/// CPU seconds one rsync call costs across both ends, as measured (BENCHMARKS.md).
-const CPU_PER_CALL: f64 = 0.05;
-
-/// The warning `plan` prints for a mesh of more than `MESH_ADVISED_MAX` nodes.
-pub fn echo_warning(nodes: usize, topology: Topology) -> Option<String> {
-    if topology != Topology::Mesh || nodes <= MESH_ADVISED_MAX {
-        return None;
-    }
-    let calls = nodes * (nodes - 1);
-    Some(format!(
-        "a mesh of {nodes} nodes makes {calls} rsync calls per change ({nodes} x {}: each node \
-         that receives a change pushes it on), about {:.0} CPU s across the cluster; above \
-         {MESH_ADVISED_MAX} nodes prefer a longer --delay (it batches changes) or \
-         --topology ring ({nodes} calls, but {} x delay to reach every node); see BENCHMARKS.md",
-        nodes - 1,
-        calls as f64 * CPU_PER_CALL,
-        nodes - 1,
-    ))
-}
-
 /// The nodes that push to each node (the inverse of `push_targets`): their keys
 /// go into that node's authorized_keys.
 pub fn pushers(targets: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
@@ -92,18 +65,6 @@ mod tests {
         let inbound = pushers(&t);
         assert_eq!(inbound["n1"], ["n3"]);
         assert_eq!(inbound["n2"], ["n1"]);
-    }
-
-    #[test]
-    fn only_a_mesh_larger_than_the_advised_size_gets_the_echo_warning() {
-        assert_eq!(echo_warning(MESH_ADVISED_MAX, Topology::Mesh), None);
-        assert_eq!(echo_warning(16, Topology::Ring), None);
-        let warning = echo_warning(16, Topology::Mesh).unwrap();
-        assert!(
-            warning.contains("240 rsync calls per change (16 x 15"),
-            "{warning}"
-        );
-        assert!(warning.contains("about 12 CPU s"), "{warning}");
     }
 
     #[test]
