@@ -122,7 +122,8 @@ pub async fn remove<N: Node>(
         node.run(&script, stdin.as_deref()).await?;
     }
     progress.step(name, "stopping lsyncd and removing the install directory");
-    node.run(&remote::remove_install_dir(install)?, None)
+    let said = node
+        .run(&remote::remove_install_dir(install)?, None)
         .await?;
     if has_keys {
         progress.step(name, "removing the peers' keys from authorized_keys");
@@ -131,6 +132,39 @@ pub async fn remove<N: Node>(
         let (script, stdin) = remote::write_file(&path, 0o600, content.as_bytes())?;
         node.run(&script, stdin.as_deref()).await?;
     }
-    progress.finish(name, "removed");
+    progress.finish(name, &removed_message(&said));
     Ok(true)
+}
+
+/// What uninstall reports for a node: "removed", and what it kept there
+/// because it is the user's (the lines of the removal script that say so).
+fn removed_message(said: &str) -> String {
+    let kept: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("kept "))
+        .collect();
+    if kept.is_empty() {
+        "removed".to_string()
+    } else {
+        format!("removed; {}", kept.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_names_what_was_kept_for_the_user() {
+        assert_eq!(removed_message("lsyncd stopped\n"), "removed");
+        assert_eq!(
+            removed_message(
+                "stopped\nkept your exclusions in /x/etc/excludes\n\
+                 kept what sync replaced or deleted in /x/trash\n"
+            ),
+            "removed; kept your exclusions in /x/etc/excludes; \
+             kept what sync replaced or deleted in /x/trash"
+        );
+    }
 }

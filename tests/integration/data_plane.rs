@@ -459,10 +459,19 @@ fn multi_master_churn_leaves_every_node_with_what_the_writers_left() {
             all.iter()
                 .all(|node| tree(&cluster, node, &format!("w-{writer}")) == want)
         });
-        assert!(
-            settled,
-            "seed {seed}: the nodes do not hold exactly what {writer} left in w-{writer}"
-        );
+        if !settled {
+            let differ: Vec<String> = all
+                .iter()
+                .map(|node| (node, tree(&cluster, node, &format!("w-{writer}"))))
+                .filter(|(_, got)| *got != want)
+                .map(|(node, got)| format!("{node}:\n{got}"))
+                .collect();
+            panic!(
+                "seed {seed}: the nodes do not hold exactly what {writer} left in w-{writer}\n\
+                 {writer} has:\n{want}\n{}",
+                differ.join("\n")
+            );
+        }
     }
 
     // Phase 2: every node races on the same names: creates, overwrites,

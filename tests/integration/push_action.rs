@@ -21,6 +21,7 @@ use std::process::Command;
 /// printed one per line.
 const HARNESS: &str = r#"
 local syncs = {}
+local active = {}
 settings = function() end
 sync = function(config) syncs[#syncs + 1] = config end
 log = function(level, ...)
@@ -28,6 +29,12 @@ log = function(level, ...)
     if text:find('^stamped') then print('STAMPED ' .. text) end
 end
 spawn = function(agent, binary, ...)
+    -- what a spawn runs is no longer waiting (lsyncd marks it active)
+    for _, e in ipairs(agent.events or {}) do active[e] = true end
+    if binary == '/bin/true' then
+        for _, e in ipairs(agent.events) do print('HOLD ' .. e.full) end
+        return
+    end
     local args, stdin = {}, nil
     local rest = { ... }
     local i = 1
@@ -79,7 +86,7 @@ local dropped = {}
 local function waiting()
     local list = {}
     for _, e in ipairs(queue) do
-        if not dropped[e] then
+        if not dropped[e] and not active[e] then
             e.status = 'wait'
             for _, before in ipairs(list) do
                 if before.full:sub(-1) == '/' and e.full:sub(1, #before.full) == before.full then
@@ -94,13 +101,17 @@ end
 local inlet = {
     getConfig = function() return config end,
     getEvents = function(test)
-        local list = waiting()
-        for _, e in ipairs(list) do test(e) end
+        local list = {}
+        for _, e in ipairs(waiting()) do
+            if test(e) then list[#list + 1] = e end
+        end
         return {
+            events = list,
             getPaths = function(mutator)
                 local paths = {}
                 for _, e in ipairs(list) do
-                    local a, b = mutator(e.etype, e.full, e.path2)
+                    local a, b = e.full, e.path2
+                    if mutator then a, b = mutator(e.etype, e.full, e.path2) end
                     paths[#paths + 1] = a
                     if b then paths[#paths + 1] = b end
                 end
@@ -220,6 +231,12 @@ impl Node {
     /// Appends what a peer's transfer would log for `path` as it is now
     /// (`from`: 'm' a peer, 'l' the other environment).
     fn received(&self, from: char, path: &str) {
+        self.received_when(&now_utc(), from, path);
+    }
+
+    /// Like `received`, the ledger line written at `at` (UTC, as the ledger
+    /// writes it).
+    fn received_when(&self, at: &str, from: char, path: &str) {
         let meta = std::fs::symlink_metadata(self.source.join(path)).unwrap();
         let out = Command::new("stat")
             .args(["-c", "%Y %A %u %g %s"])
@@ -239,7 +256,7 @@ impl Node {
         } else {
             path.to_string()
         };
-        self.received_at(&now_utc(), from, kind, &mtime, &fields, &name);
+        self.received_at(at, from, kind, &mtime, &fields, &name);
     }
 
     fn received_at(
@@ -272,14 +289,7 @@ impl Node {
     /// it) and was then deleted here.
     fn arrived_then_deleted_here(&self, path: &str, at: &str) {
         self.write(path, "arrived");
-        let out = Command::new("stat")
-            .args(["-c", "%Y %A %u %g %s"])
-            .arg(self.source.join(path))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let fields: Vec<&str> = text.split_whitespace().collect();
-        self.received_at(at, 'm', ">f+++++++++", &utc(fields[0]), &fields, path);
+        self.received_when(at, 'm', path);
         std::fs::remove_file(self.source.join(path)).unwrap();
     }
 
@@ -371,27 +381,23 @@ fn now_utc() -> String {
     utc_ago(0)
 }
 
-/// `seconds` ago, as rsync's log file stamps its lines (UTC).
-fn utc_ago(seconds: u64) -> String {
+/// What `date -u -d WHEN FORMAT` prints.
+fn date_utc(when: &str, format: &str) -> String {
     let out = Command::new("date")
-        .args([
-            "-u",
-            "-d",
-            &format!("{seconds} seconds ago"),
-            "+%Y/%m/%d %H:%M:%S",
-        ])
+        .args(["-u", "-d", when, format])
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// `seconds` ago, as rsync's log file stamps its lines (UTC).
+fn utc_ago(seconds: u64) -> String {
+    date_utc(&format!("{seconds} seconds ago"), "+%Y/%m/%d %H:%M:%S")
+}
+
 /// A Unix time as rsync's log writes it in UTC.
 fn utc(epoch: &str) -> String {
-    let out = Command::new("date")
-        .args(["-u", "-d", &format!("@{epoch}"), "+%Y/%m/%d-%H:%M:%S"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    date_utc(&format!("@{epoch}"), "+%Y/%m/%d-%H:%M:%S")
 }
 
 fn set_mtime(path: &Path, when: &str) {
@@ -744,13 +750,9 @@ fn the_startup_push_sends_what_changed_here_since_the_cutoff_and_not_what_arrive
     assert_eq!(n1.run("init", N2, &[]), ["FULL"]);
 }
 
-/// Seconds since the epoch of a UTC time written as the ledger writes it.
+/// Seconds since the epoch of a UTC time.
 fn epoch(utc: &str) -> String {
-    let out = Command::new("date")
-        .args(["-u", "-d", utc, "+%s"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    date_utc(utc, "+%s")
 }
 
 #[test]
@@ -797,4 +799,29 @@ fn a_deletion_push_says_when_what_it_deletes_had_arrived_here() {
     let decisions = n1.run("action", N2, &[("Delete", "/album/")]);
     let spawn = decisions.iter().find(|d| d.starts_with("SPAWN")).unwrap();
     assert!(spawn.contains("--filesync-knew= "), "{spawn}");
+}
+
+#[test]
+fn a_new_directory_the_ledger_does_not_name_yet_waits_while_a_transfer_arrives() {
+    // rsync's daemon names a directory in the ledger only when it reaches
+    // it: while a transfer runs, an unnamed new directory is held back
+    // rather than pushed whole (with what its origin may have deleted since).
+    let n1 = node(Topology::Mesh);
+    n1.write("album/a.jpg", "arriving");
+    let record = n1.state.join("run/xfer-77");
+    std::fs::write(&record, "n2 0 0\n").unwrap();
+    let decisions = n1.run("action", N2, &[("Create", "/album/")]);
+    assert!(
+        decisions.contains(&"HOLD /album/".to_string()),
+        "{decisions:?}"
+    );
+    assert!(!pushed(&decisions), "{decisions:?}");
+
+    // Once no transfer runs, a directory still unnamed is a local one.
+    std::fs::remove_file(&record).unwrap();
+    let decisions = n1.run("action", N2, &[("Create", "/album/")]);
+    assert!(
+        decisions.contains(&"RULE /album/***".to_string()),
+        "{decisions:?}"
+    );
 }
