@@ -22,6 +22,7 @@ use std::process::Command;
 const HARNESS: &str = r#"
 local syncs = {}
 local active = {}
+local held_agents = {}
 settings = function() end
 sync = function(config) syncs[#syncs + 1] = config end
 log = function(level, ...)
@@ -33,6 +34,7 @@ spawn = function(agent, binary, ...)
     for _, e in ipairs(agent.events or {}) do active[e] = true end
     if binary == '/bin/true' then
         for _, e in ipairs(agent.events) do print('HOLD ' .. e.full) end
+        held_agents[#held_agents + 1] = agent
         return
     end
     local args, stdin = {}, nil
@@ -106,6 +108,8 @@ local inlet = {
             if test(e) then list[#list + 1] = e end
         end
         return {
+            isList = true,
+            config = config,
             events = list,
             getPaths = function(mutator)
                 local paths = {}
@@ -149,6 +153,10 @@ else
         enqueue(THEN_EVENTS)
         config.action(inlet)
     end
+end
+-- what lsyncd does once the held lists' processes end (after every batch)
+for _, agent in ipairs(held_agents) do
+    print('COLLECT ' .. tostring(agent.config.collect(agent, 0)))
 end
 os.exit(0)
 "#;
@@ -810,9 +818,14 @@ fn a_new_directory_the_ledger_does_not_name_yet_waits_while_a_transfer_arrives()
     n1.write("album/a.jpg", "arriving");
     let record = n1.state.join("run/xfer-77");
     std::fs::write(&record, "n2 0 0\n").unwrap();
-    let decisions = n1.run("action", N2, &[("Create", "/album/")]);
-    assert!(
-        decisions.contains(&"HOLD /album/".to_string()),
+    let decisions = n1.run_in_both_syncs(&[("Create", "/album/")]);
+    // Each sync (one per peer) holds its own event and gets it back.
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| *d == "HOLD /album/" || *d == "COLLECT again")
+            .count(),
+        4,
         "{decisions:?}"
     );
     assert!(!pushed(&decisions), "{decisions:?}");
