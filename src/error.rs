@@ -32,6 +32,36 @@ pub enum ExitCode {
     Interrupted = 130,
 }
 
+impl ExitCode {
+    /// Every code with the few words `--help` gives it; the README's table
+    /// says the same at length (a test holds the two together).
+    pub const ALL: [(ExitCode, &'static str); 11] = [
+        (ExitCode::Success, "ok"),
+        (ExitCode::Failure, "unexpected failure"),
+        (ExitCode::Usage, "usage"),
+        (ExitCode::BadInput, "bad input (nothing changed)"),
+        (ExitCode::Partial, "some nodes failed (rerun to finish)"),
+        (
+            ExitCode::Ssh,
+            "SSH refused (changed host key or authentication; nothing changed)",
+        ),
+        (ExitCode::Unhealthy, "unhealthy (status)"),
+        (ExitCode::Platform, "platform API failed"),
+        (ExitCode::Drift, "drift (verify)"),
+        (ExitCode::Locked, "locked by another run (nothing changed)"),
+        (ExitCode::Interrupted, "interrupted"),
+    ];
+
+    /// The `Exit codes:` paragraph of the global `--help`.
+    pub fn help() -> String {
+        let codes: Vec<String> = Self::ALL
+            .iter()
+            .map(|(code, meaning)| format!("{} {meaning}", *code as i32))
+            .collect();
+        format!("Exit codes: {}.", codes.join(", "))
+    }
+}
+
 /// One node and what went wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NodeFailure {
@@ -317,5 +347,30 @@ mod tests {
         assert!(text.starts_with("2 node(s) failed"));
         assert!(text.contains("\n  n2: unreachable") && text.contains("\n  n3: disk full"));
         assert_eq!(err.exit_code(), ExitCode::Partial);
+    }
+
+    #[test]
+    fn the_help_and_the_readme_name_the_same_exit_codes() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Exit codes")
+            .nth(1)
+            .expect("the README has an Exit codes section");
+        let documented: Vec<i32> = table
+            .lines()
+            .skip_while(|line| !line.starts_with("| code"))
+            .skip(2)
+            .take_while(|line| line.starts_with("| "))
+            .map(|line| line[2..].split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        let known: Vec<i32> = ExitCode::ALL.iter().map(|(code, _)| *code as i32).collect();
+        assert_eq!(documented, known);
+        let help = ExitCode::help();
+        for (code, meaning) in ExitCode::ALL {
+            assert!(
+                help.contains(&format!("{} {meaning}", code as i32)),
+                "{help}"
+            );
+        }
     }
 }
