@@ -69,13 +69,7 @@ pub async fn apply<N: Node>(
             alive.push(node_plan);
         }
     }
-    for phase in [
-        Phase::Prepare,
-        Phase::Configure,
-        Phase::Quiesce,
-        Phase::Activate,
-        Phase::Join,
-    ] {
+    for phase in Phase::ALL {
         let known = &learned;
         let results: Vec<(String, Result<Option<String>>)> = stream::iter(alive.iter())
             .map(|node_plan| async move {
@@ -83,7 +77,7 @@ pub async fn apply<N: Node>(
                 let actions = node_plan.actions.iter().filter(|a| a.phase() == phase);
                 let mut reply = None;
                 for action in actions {
-                    progress.step(&node_plan.node, &action.to_string());
+                    progress.step(&node_plan.node, &format!("[{}] {action}", phase.step()));
                     match run(target, action, known, targets, progress).await {
                         Ok(answer) => reply = reply.or(answer),
                         Err(err) => {

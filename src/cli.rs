@@ -46,6 +46,11 @@ pub struct Global {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
 
+    /// Show plans and reports node by node, in full, instead of saying once
+    /// what many nodes share (`n1-n30: ...`).
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+
     /// Platform API base URL (Jelastic / Virtuozzo): environments and their nodes
     /// come from the platform instead of the inventory. The access token is read
     /// from FILESYNC_TOKEN.

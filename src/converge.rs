@@ -19,6 +19,7 @@ use crate::node::Node;
 use crate::password::Password;
 use crate::peer_link::PeerLink;
 use crate::plan::{self, Departed, Plan};
+use crate::plan_view;
 use crate::probe::Observed;
 use crate::progress::Progress;
 use crate::settings::{Delay, Settings, SyncPath, Topology, TrashDays};
@@ -274,12 +275,12 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
                 result: None,
             })?;
         } else {
-            command::emit(&plan.to_string())?;
+            command::emit(&plan_view::render(&plan, global.verbose))?;
         }
         return partial(&plan.unreachable);
     }
     if !json {
-        command::emit(&plan.to_string())?;
+        command::emit(&plan_view::render(&plan, global.verbose))?;
     }
     if plan.is_empty() {
         return partial(&plan.unreachable);
@@ -321,7 +322,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         }
         None => (Vec::new(), Vec::new()),
     };
-    drop(progress);
+    let report = progress.report(global.verbose);
 
     let mut failed = plan.unreachable.clone();
     failed.extend(outcome.failed.iter().cloned());
@@ -345,7 +346,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
             format!(", {} removed", removed.len())
         };
         command::emit(&format!(
-            "Done: {} changed, {} unchanged{removed}, {} failed.\n",
+            "{report}Done: {} changed, {} unchanged{removed}, {} failed.\n",
             outcome.changed.len(),
             outcome.unchanged.len(),
             failed.len()

@@ -109,6 +109,28 @@ pub enum Phase {
     Join,
 }
 
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Prepare,
+        Phase::Configure,
+        Phase::Quiesce,
+        Phase::Activate,
+        Phase::Join,
+    ];
+
+    /// Where the phase is in a run, for progress lines: `2/5 configure`.
+    pub fn step(self) -> String {
+        let name = match self {
+            Phase::Prepare => "prepare",
+            Phase::Configure => "configure",
+            Phase::Quiesce => "drain",
+            Phase::Activate => "activate",
+            Phase::Join => "join",
+        };
+        format!("{}/{} {name}", self as usize + 1, Phase::ALL.len())
+    }
+}
+
 impl Action {
     pub fn phase(&self) -> Phase {
         match self {
@@ -134,6 +156,18 @@ impl Action {
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f, &|names| names.join(", "))
+    }
+}
+
+impl Action {
+    /// What the action does, in a line; `names` says a list of nodes (all of
+    /// them, or fewer words when many nodes are shown at once).
+    pub fn describe(
+        &self,
+        f: &mut dyn fmt::Write,
+        names: &dyn Fn(&[String]) -> String,
+    ) -> fmt::Result {
         match self {
             Action::InstallPackages { manager, packages } => write!(
                 f,
@@ -166,10 +200,10 @@ impl fmt::Display for Action {
             Action::UpdateAuthorizedKeys { admit, revoke } => {
                 let mut parts = Vec::new();
                 if !admit.is_empty() {
-                    parts.push(format!("admit pushes from {}", admit.join(", ")));
+                    parts.push(format!("admit pushes from {}", names(admit)));
                 }
                 if !revoke.is_empty() {
-                    parts.push(format!("revoke {}", revoke.join(", ")));
+                    parts.push(format!("revoke {}", names(revoke)));
                 }
                 write!(f, "authorized_keys: {}", parts.join("; "))
             }
@@ -184,21 +218,16 @@ impl fmt::Display for Action {
             Action::StartLsyncd => f.write_str("start lsyncd"),
             Action::DrainLsyncd => f.write_str("stop lsyncd once it pushed what it has queued"),
             Action::FullStartupPush { to, link } => {
-                let mut peers = to.clone();
-                if *link {
-                    peers.push("the other environment".to_string());
-                }
-                write!(
-                    f,
-                    "startup push of everything this node has to {}",
-                    peers.join(", ")
-                )
+                let peers = match (to.is_empty(), *link) {
+                    (true, _) => "the other environment".to_string(),
+                    (false, true) => format!("{} and the other environment", names(to)),
+                    (false, false) => names(to),
+                };
+                write!(f, "startup push of everything this node has to {peers}")
             }
-            Action::StartAfterInitialCopy { from } => write!(
-                f,
-                "start lsyncd once {} sent what they have",
-                from.join(", ")
-            ),
+            Action::StartAfterInitialCopy { from } => {
+                write!(f, "start lsyncd once {} sent what they have", names(from))
+            }
             Action::RestartLsyncd => {
                 f.write_str("start lsyncd again (it rescans the synced directory)")
             }
@@ -265,68 +294,9 @@ impl Plan {
 }
 
 impl fmt::Display for Plan {
+    /// Every node's whole list (`--verbose`); see `plan_view` for the grouped form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Environment {}: sync {} every {} s, topology {}",
-            self.env, self.settings.path, self.settings.delay, self.settings.topology
-        )?;
-        if let Some(link) = &self.settings.link {
-            let allow = if link.allow.is_empty() {
-                "any address".to_string()
-            } else {
-                link.allow.join(", ")
-            };
-            writeln!(
-                f,
-                "Two environments: every node also pushes to the rsync daemon of {} (port {}); \
-                 this environment's daemons accept pushes from {allow}",
-                link.peer, link.peer.port
-            )?;
-        }
-        for node in &self.nodes {
-            if node.actions.is_empty() {
-                writeln!(f, "{}: no changes", node.node)?;
-            } else {
-                writeln!(f, "{}:", node.node)?;
-            }
-            for action in &node.actions {
-                writeln!(f, "  - {action}")?;
-                for line in action.details() {
-                    writeln!(f, "      {line}")?;
-                }
-            }
-            for warning in &node.warnings {
-                writeln!(f, "  ! {warning}")?;
-            }
-        }
-        for failure in &self.unreachable {
-            writeln!(f, "{}: skipped: {}", failure.node, failure.reason)?;
-        }
-        for node in &self.departed {
-            match (&node.reason, node.remove) {
-                (Some(reason), _) => writeln!(
-                    f,
-                    "{}: left the environment; unreachable ({reason}): dropped from every peer \
-                     list, its own filesync files stay until it is cleaned by hand",
-                    node.node
-                )?,
-                (None, true) => writeln!(
-                    f,
-                    "{}: left the environment: remove filesync from it (its files stay)",
-                    node.node
-                )?,
-                (None, false) => writeln!(
-                    f,
-                    "{}: left the environment; nothing left to remove",
-                    node.node
-                )?,
-            }
-        }
-        if self.is_empty() {
-            writeln!(f, "No changes.")?;
-        }
-        Ok(())
+        f.write_str(&crate::plan_view::full(self))
     }
 }
 

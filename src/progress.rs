@@ -1,20 +1,29 @@
 //! Per-node progress on stderr: a spinner line per node on a terminal, plain
-//! `node: message` lines otherwise (logs, CI). Results never go here.
+//! `node: message` lines otherwise (logs, CI); and at the end, the report of
+//! how each node ended, for stdout.
 
+use crate::node_set;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub struct Progress {
     bars: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
+    /// The nodes in the order given, for the report.
+    nodes: Vec<String>,
+    /// What each node ended with.
+    ended: Mutex<BTreeMap<String, String>>,
 }
 
 impl Progress {
     /// Spinners when stderr is a terminal, plain lines otherwise.
     pub fn new(nodes: &[String]) -> Self {
+        let mut progress = Progress::hidden();
+        progress.nodes = nodes.to_vec();
         if !std::io::stderr().is_terminal() {
-            return Progress { bars: None };
+            return progress;
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let width = nodes.iter().map(String::len).max().unwrap_or(0);
@@ -31,14 +40,17 @@ impl Progress {
                 (node.clone(), bar)
             })
             .collect();
-        Progress {
-            bars: Some((multi, bars)),
-        }
+        progress.bars = Some((multi, bars));
+        progress
     }
 
     /// A silent progress (for JSON output and tests).
     pub fn hidden() -> Self {
-        Progress { bars: None }
+        Progress {
+            bars: None,
+            nodes: Vec::new(),
+            ended: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn step(&self, node: &str, message: &str) {
@@ -49,13 +61,64 @@ impl Progress {
     }
 
     pub fn finish(&self, node: &str, message: &str) {
+        self.ended
+            .lock()
+            .expect("no panic while recording")
+            .insert(node.to_string(), message.to_string());
         match self.bar(node) {
             Some(bar) => bar.finish_with_message(message.to_string()),
             None => eprintln!("{node}: {message}"),
         }
     }
 
+    /// Clears the spinners and returns how each node ended, a line each
+    /// (`node: message`), or with the same ending said once for all its nodes
+    /// (`n1-n30: done`) unless `verbose`.
+    pub fn report(self, verbose: bool) -> String {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.clear();
+        }
+        let ended = self.ended.into_inner().expect("no panic while recording");
+        let pairs: Vec<(&str, &str)> = self
+            .nodes
+            .iter()
+            .filter_map(|node| Some((node.as_str(), ended.get(node)?.as_str())))
+            .collect();
+        let lines = if verbose {
+            pairs
+                .iter()
+                .map(|(node, message)| format!("{node}: {message}"))
+                .collect()
+        } else {
+            node_set::grouped(&pairs)
+        };
+        lines.iter().map(|line| format!("{line}\n")).collect()
+    }
+
     fn bar(&self, node: &str) -> Option<&ProgressBar> {
         self.bars.as_ref().and_then(|(_, bars)| bars.get(node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_says_once_how_many_nodes_ended_alike() {
+        let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let progress = Progress::new(&nodes);
+        for node in ["n5", "n1", "n2", "n3"] {
+            progress.finish(node, "done");
+        }
+        progress.finish("n4", "failed: disk full");
+        assert_eq!(
+            progress.report(false),
+            "n1-n3, n5: done\nn4: failed: disk full\n"
+        );
+        let progress = Progress::new(&nodes[..2]);
+        progress.finish("n2", "done");
+        progress.finish("n1", "done");
+        assert_eq!(progress.report(true), "n1: done\nn2: done\n");
     }
 }

@@ -60,7 +60,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
         .buffer_unordered(fleet.parallel)
         .collect()
         .await;
-    drop(progress);
+    let report = progress.report(global.verbose);
     let mut failures = fleet.unreachable.clone();
     let mut removed = Vec::new();
     for (name, result) in results {
@@ -80,7 +80,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
         command::print_json(&serde_json::json!({ "removed": removed, "failed": failures }))?;
     } else {
         command::emit(&format!(
-            "Removed from {} node(s); synced files were left in place.\n",
+            "{report}Removed from {} node(s); synced files were left in place.\n",
             removed.len()
         ))?;
     }
