@@ -37,6 +37,7 @@ pub mod settings;
 pub mod source;
 pub mod ssh;
 pub mod state;
+pub mod table;
 pub mod topology;
 pub mod trash;
 pub mod tree;

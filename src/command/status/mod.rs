@@ -9,11 +9,14 @@ use crate::desired;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::layout::InstallDir;
+use crate::node_set;
 use crate::probe::{Lsyncd, Observed};
 use crate::remote;
 use crate::settings::Settings;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+mod view;
 
 #[derive(Debug, Serialize)]
 pub struct PeerStatus {
@@ -67,13 +70,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
         .map(|node| match observed.get(&node.name) {
             Some(seen) => {
                 let report = reports.remove(&node.name).and_then(Result::ok);
-                node_status(
-                    &node.name,
-                    &install,
-                    seen,
-                    &report.unwrap_or_default(),
-                    now(),
-                )
+                node_status(&node.name, &install, seen, &report.unwrap_or_default())
             }
             None => unreachable_status(&node.name, &fleet),
         })
@@ -84,7 +81,7 @@ pub async fn run(global: &Global, args: &EnvArgs) -> Result<()> {
     if command::is_json(global) {
         command::print_json(&statuses)?;
     } else {
-        command::emit(&render(&statuses, now()))?;
+        command::emit(&view::render(&statuses, now(), global.verbose))?;
     }
     let unhealthy = statuses.iter().filter(|s| !s.healthy).count();
     if unhealthy > 0 {
@@ -120,13 +117,7 @@ fn unreachable_status(name: &str, fleet: &Fleet) -> NodeStatus {
 }
 
 /// Builds a node's status from its probe and its sync report (pure).
-pub fn node_status(
-    name: &str,
-    install: &InstallDir,
-    seen: &Observed,
-    report: &str,
-    now: u64,
-) -> NodeStatus {
+pub fn node_status(name: &str, install: &InstallDir, seen: &Observed, report: &str) -> NodeStatus {
     let mut problems = Vec::new();
     let installed = seen.is_installed();
     let (pushes, recent_errors) = parse_report(report);
@@ -169,9 +160,8 @@ pub fn node_status(
             };
             if let Some(code) = exit_code.filter(|code| *code != 0) {
                 problems.push(format!(
-                    "last push to {peer} failed: {} (rsync exit {code}, {} s ago)",
+                    "last push to {peer} failed: {} (rsync exit {code})",
                     rsync_exit_meaning(code),
-                    now.saturating_sub(last_push.unwrap_or(now))
                 ));
             }
             peers.push(PeerStatus {
@@ -184,7 +174,7 @@ pub fn node_status(
     let link = state
         .filter(|_| installed)
         .and_then(|s| s.settings.link.as_ref())
-        .map(|link| link_status(&link.peer.to_string(), seen, &pushes, now, &mut problems));
+        .map(|link| link_status(&link.peer.to_string(), seen, &pushes, &mut problems));
     NodeStatus {
         node: name.to_string(),
         healthy: problems.is_empty(),
@@ -222,7 +212,7 @@ pub fn blame_receivers(statuses: &mut [NodeStatus]) {
         let (_, code) = senders[0];
         status.problems.push(format!(
             "pushes to this node fail (from {}): {} (rsync exit {code})",
-            names.join(", "),
+            node_set::compact(&names),
             rsync_exit_meaning(code).replace("the peer", "this node")
         ));
         status.healthy = false;
@@ -234,7 +224,6 @@ fn link_status(
     peer: &str,
     seen: &Observed,
     pushes: &BTreeMap<String, Push>,
-    now: u64,
     problems: &mut Vec<String>,
 ) -> LinkStatus {
     if seen.rsyncd.is_none() {
@@ -256,10 +245,9 @@ fn link_status(
                 .to_string(),
             _ => format!("{} (rsync exit {code})", rsync_exit_meaning(*code)),
         });
-    if let (Some(failure), Some((at, _, _))) = (&failure, record) {
+    if let Some(failure) = &failure {
         problems.push(format!(
-            "last push to the other environment ({peer}) failed {} s ago: {failure}",
-            now.saturating_sub(*at)
+            "last push to the other environment ({peer}) failed: {failure}"
         ));
     }
     LinkStatus {
@@ -308,74 +296,6 @@ pub fn rsync_exit_meaning(code: i32) -> &'static str {
     }
 }
 
-fn render(statuses: &[NodeStatus], now: u64) -> String {
-    let mut out = String::new();
-    for status in statuses {
-        let lsyncd = match &status.lsyncd {
-            Some(Lsyncd::Running(pid)) => format!("lsyncd running (pid {pid})"),
-            Some(Lsyncd::Idle) => "no peers yet: nothing to push (lsyncd starts with the first \
-                                   peer)"
-                .to_string(),
-            Some(_) => "lsyncd STOPPED".to_string(),
-            None if status.installed => "lsyncd unknown".to_string(),
-            None => "not installed".to_string(),
-        };
-        let health = if status.healthy { "ok" } else { "UNHEALTHY" };
-        out.push_str(&format!("{}: {health}, {lsyncd}", status.node));
-        if status.installed {
-            out.push_str(if status.watchdog {
-                ", watchdog on"
-            } else {
-                ", watchdog MISSING"
-            });
-            out.push_str(if status.drifted_files.is_empty() {
-                ", config up to date"
-            } else {
-                ", config DRIFTED"
-            });
-        }
-        out.push('\n');
-        for peer in &status.peers {
-            let line = match (peer.last_push, peer.exit_code) {
-                (Some(at), Some(0)) => format!("last push ok {} s ago", now.saturating_sub(at)),
-                (Some(at), Some(code)) => format!(
-                    "last push FAILED {} s ago: {}",
-                    now.saturating_sub(at),
-                    rsync_exit_meaning(code)
-                ),
-                _ => "no push yet".to_string(),
-            };
-            out.push_str(&format!("  -> {}: {line}\n", peer.peer));
-        }
-        if let Some(link) = &status.link {
-            let push = match (link.last_push, &link.failure) {
-                (Some(at), None) => format!("last push ok {} s ago", now.saturating_sub(at)),
-                (Some(at), Some(_)) => format!(
-                    "last push FAILED {} s ago (rsync exit {})",
-                    now.saturating_sub(at),
-                    link.exit_code.unwrap_or_default()
-                ),
-                (None, _) => "no push yet".to_string(),
-            };
-            let daemon = match link.daemon {
-                Some(pid) => format!("rsync daemon running (pid {pid})"),
-                None => "rsync daemon STOPPED".to_string(),
-            };
-            out.push_str(&format!(
-                "  => other environment ({}): {push}; {daemon}\n",
-                link.peer
-            ));
-        }
-        for problem in &status.problems {
-            out.push_str(&format!("  ! {problem}\n"));
-        }
-        for error in &status.recent_errors {
-            out.push_str(&format!("  log: {error}\n"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,7 +321,7 @@ mod tests {
     #[test]
     fn a_running_watched_node_with_good_pushes_is_healthy() {
         let install = InstallDir::under_webroot("/var/www/webroot");
-        let status = node_status("n1", &install, &installed_node(), "--\n", 100);
+        let status = node_status("n1", &install, &installed_node(), "--\n");
         assert!(status.healthy, "{:?}", status.problems);
         assert_eq!(status.lsyncd, Some(Lsyncd::Running(42)));
     }
@@ -412,7 +332,7 @@ mod tests {
         let mut stopped = installed_node();
         stopped.lsyncd = Lsyncd::Stopped;
         stopped.crontab.clear();
-        let status = node_status("n1", &install, &stopped, "", 100);
+        let status = node_status("n1", &install, &stopped, "");
         assert!(!status.healthy);
         assert_eq!(
             status.problems,
@@ -427,7 +347,7 @@ mod tests {
             "settings":{"path":"/ROOT","delay":1,"topology":"mesh"},
             "targets":["n2"],"pushers":["n2"],"files":{}}"#;
         pushing.state = Some(crate::state::NodeState::from_json(state_json).unwrap());
-        let status = node_status("n1", &install, &pushing, "filesync-n2 90 255\n--\n", 100);
+        let status = node_status("n1", &install, &pushing, "filesync-n2 90 255\n--\n");
         assert!(!status.healthy);
         assert!(
             status.problems[0].contains("last push to n2 failed: could not connect"),
@@ -484,7 +404,7 @@ mod tests {
             "targets":[],"pushers":[],"files":{}}"#;
         linked.state = Some(crate::state::NodeState::from_json(state_json).unwrap());
         linked.rsyncd = Some(7);
-        let status = node_status("n1", &install, &linked, "peer-env 95 5 auth\n--\n", 100);
+        let status = node_status("n1", &install, &linked, "peer-env 95 5 auth\n--\n");
         assert!(!status.healthy);
         assert!(
             status.problems[0].contains("authentication failed at the peer"),
@@ -496,17 +416,17 @@ mod tests {
             (link.peer.as_str(), link.exit_code),
             ("10.2.0.11:7755", Some(5))
         );
-        let text = render(&[status], 100);
+        let text = view::full(&[status], 100);
         assert!(
             text.contains("last push FAILED 5 s ago (rsync exit 5)"),
             "{text}"
         );
-        assert!(text.contains("  ! last push to the other environment (10.2.0.11:7755) failed 5 s ago: authentication failed at the peer"), "{text}");
+        assert!(text.contains("  ! last push to the other environment (10.2.0.11:7755) failed: authentication failed at the peer"), "{text}");
 
-        let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n", 100);
+        let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n");
         assert!(status.healthy, "{:?}", status.problems);
         linked.rsyncd = None;
-        let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n", 100);
+        let status = node_status("n1", &install, &linked, "peer-env 99 0\n--\n");
         assert!(status.problems[0].contains("rsync daemon"));
     }
 
