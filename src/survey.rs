@@ -283,6 +283,25 @@ mod tests {
     }
 
     #[test]
+    fn the_folder_check_script_quotes_the_folder_and_tells_missing_from_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("it's a \"dir\" $(id)");
+        std::fs::create_dir(&folder).unwrap();
+        let check = |path: &std::path::Path| {
+            let path = path.to_str().unwrap();
+            let script = crate::remote::inspect_folder(path).unwrap();
+            let output = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            assert!(output.status.success());
+            parse_folder(&String::from_utf8(output.stdout).unwrap(), path).unwrap()
+        };
+        assert!(check(&folder).exists);
+        assert!(!check(&dir.path().join("gone")).exists);
+    }
+
+    #[test]
     fn an_unfinished_survey_is_an_error() {
         assert!(parse_survey("").is_err());
         assert!(parse_survey("found\tnot base64!\n").is_err());
