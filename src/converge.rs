@@ -24,6 +24,7 @@ use crate::probe::Observed;
 use crate::progress::Progress;
 use crate::settings::{Delay, Settings, SyncPath, Topology, TrashDays};
 use crate::state::NodeState;
+use crate::survey;
 use crate::wizard;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -202,7 +203,14 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
             env: env.name.clone(),
         });
     }
-    let settings = settings(&request.flags, env, installed.as_ref(), ask)?;
+    let asked_path = if ask && request.flags.path.is_none() {
+        let fleets = [&fleets.acting, &fleets.onlookers];
+        let installed_path = installed.as_ref().map(|s| &s.path);
+        Some(survey::ask_path(&fleets, &env.webroot, installed_path).await?)
+    } else {
+        None
+    };
+    let settings = settings(&request.flags, asked_path, installed.as_ref(), ask)?;
     if let Some(link) = &settings.link {
         command::link::warn_if_open(link, &env.name);
     }
@@ -499,18 +507,19 @@ pub async fn installed_password(fleet: &Fleet, install: &InstallDir) -> Option<P
     None
 }
 
-/// Flags first, then what is installed, then the wizard, then defaults.
+/// Flags first, then the wizard's answer (`asked_path`: the path is asked
+/// whenever the wizard runs without `--path`), then what is installed, then defaults.
 fn settings(
     flags: &Flags,
-    env: &Environment,
+    asked_path: Option<SyncPath>,
     installed: Option<&Settings>,
     ask: bool,
 ) -> Result<Settings> {
-    let path = match (&flags.path, installed) {
-        (Some(path), _) => path.clone(),
-        (None, Some(installed)) if !ask => installed.path.clone(),
-        (None, installed) if ask => wizard::path(&env.webroot, installed.map(|s| &s.path))?,
-        (None, _) => {
+    let path = match (&flags.path, asked_path, installed) {
+        (Some(path), _, _) => path.clone(),
+        (None, Some(asked), _) => asked,
+        (None, None, Some(installed)) => installed.path.clone(),
+        (None, None, None) => {
             return Err(Error::MissingSetting {
                 what: "the sync path".into(),
                 flag: "--path PATH (relative to the webroot, e.g. /ROOT/wp-content)".into(),
@@ -603,7 +612,6 @@ mod tests {
 
     #[test]
     fn the_link_is_kept_replaced_or_dropped_and_allowed_addresses_default_to_the_installed() {
-        let env = crate::desired::tests::env(2);
         let mut installed = crate::desired::tests::settings("/ROOT", Topology::Mesh);
         installed.link = Some(link(&["10.2.0.0/24"]));
         let with = |choice: LinkChoice| {
@@ -611,7 +619,7 @@ mod tests {
                 link: choice,
                 ..Flags::default()
             };
-            settings(&flags, &env, Some(&installed), false)
+            settings(&flags, None, Some(&installed), false)
                 .unwrap()
                 .link
         };

@@ -5,6 +5,7 @@
 //! `topology`, `desired`, `render`) -> what the nodes have (`probe`, read-only over
 //! SSH) -> `plan` (pure diff) -> `apply` (over SSH, nodes in parallel).
 
+pub mod application;
 pub mod apply;
 pub mod authorized_keys;
 pub mod cli;
@@ -37,6 +38,7 @@ pub mod settings;
 pub mod source;
 pub mod ssh;
 pub mod state;
+pub mod survey;
 pub mod table;
 pub mod topology;
 pub mod trash;

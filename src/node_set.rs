@@ -39,6 +39,17 @@ pub fn compact<S: AsRef<str>>(names: &[S]) -> String {
     parts.join(", ")
 }
 
+/// The names in natural order (`n2` before `n10`, names without a number
+/// by their text), compacted: `db1, n1-n3, n10`.
+pub fn compact_set<S: AsRef<str>>(names: &[S]) -> String {
+    let mut names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    names.sort_by_key(|name| match numbered(name) {
+        Some((stem, number)) => (stem, number, ""),
+        None => (*name, 0, *name),
+    });
+    compact(&names)
+}
+
 /// `NAMES: message` lines, one per distinct message, in the order the
 /// messages first appear; `items` are (node, message) pairs.
 pub fn grouped<N: AsRef<str>, M: AsRef<str>>(items: &[(N, M)]) -> Vec<String> {
@@ -83,6 +94,17 @@ mod tests {
             "10.0.0.1-10.0.0.3"
         );
         assert_eq!(compact::<&str>(&[]), "");
+    }
+
+    #[test]
+    fn a_set_is_said_in_natural_order() {
+        assert_eq!(compact_set(&["n3", "n1", "n2", "n5"]), "n1-n3, n5");
+        assert_eq!(compact_set(&["n10", "n9", "web"]), "n9, n10, web");
+        assert_eq!(
+            compact_set(&["web1", "web2", "web3", "db1"]),
+            "db1, web1-web3"
+        );
+        assert_eq!(compact_set::<&str>(&[]), "");
     }
 
     #[test]

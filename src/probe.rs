@@ -84,16 +84,7 @@ impl Observed {
 /// Parses the probe's output; `sync_dir` is the absolute synced directory the
 /// probe was asked about, if any.
 pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
-    let mut facts: BTreeMap<&str, String> = BTreeMap::new();
-    for line in output.lines().filter(|line| !line.is_empty()) {
-        let (key, value) = line
-            .split_once('\t')
-            .with_context(|| format!("unexpected probe output line {line:?}"))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(value.trim())
-            .with_context(|| format!("probe value of {key} is not base64"))?;
-        facts.insert(key, String::from_utf8_lossy(&bytes).into_owned());
-    }
+    let facts: BTreeMap<&str, String> = fact_lines(output)?.into_iter().collect();
     let get = |key: &str| facts.get(key).cloned().unwrap_or_default();
     let number = |key: &str| get(key).trim().parse::<u64>().ok();
     let Some(user) = facts.get("user").cloned() else {
@@ -191,6 +182,24 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     })
 }
 
+/// The facts a read-only script printed with `emit` (`remote::EMIT`): one
+/// `key<TAB>base64(value)` line each, in order (a key may repeat).
+pub fn fact_lines(output: &str) -> Result<Vec<(&str, String)>> {
+    output
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (key, value) = line
+                .split_once('\t')
+                .with_context(|| format!("unexpected probe output line {line:?}"))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .with_context(|| format!("probe value of {key} is not base64"))?;
+            Ok((key, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect()
+}
+
 /// A state file the probe read: one refused (a value failed its check, perhaps
 /// planted) fails the probe; an unreadable one is reported and treated as absent.
 fn read_state(text: Option<&String>) -> Result<(Option<NodeState>, Option<String>)> {
@@ -227,6 +236,20 @@ pub fn mounts_under(mountinfo: &str, dir: &str) -> Vec<String> {
     mounts.sort();
     mounts.dedup();
     mounts
+}
+
+/// The type of the filesystem mounted exactly at `dir` (from
+/// /proc/self/mountinfo), when `dir` is a mount point.
+pub fn mount_type_at(mountinfo: &str, dir: &str) -> Option<String> {
+    let dir = dir.trim_end_matches('/');
+    mountinfo
+        .lines()
+        .rev()
+        .filter(|line| line.split(' ').nth(4).map(unescape_mount_path).as_deref() == Some(dir))
+        .filter_map(|line| line.split_once(" - "))
+        .filter_map(|(_, after)| after.split(' ').next())
+        .map(str::to_string)
+        .next()
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo` octal escapes.
@@ -412,5 +435,21 @@ mod tests {
                     2 0 0:1 / /var/www/webroot/ROOTS/x rw - x x rw\n\
                     3 0 0:1 / /var/www/webroot/ROOT/a\\134b rw - x x rw\n";
         assert_eq!(mounts_under(info, "/var/www/webroot/ROOT/"), ["/a\\b"]);
+    }
+
+    #[test]
+    fn the_filesystem_mounted_at_a_dir_is_the_last_mount_there() {
+        let info = "1 0 0:1 / /var/www/webroot/ROOT rw shared:1 - ext4 /dev/sda1 rw\n\
+                    2 1 0:2 / /var/www/webroot/ROOT/up\\040loads rw - nfs4 srv:/x rw\n\
+                    3 1 0:3 / /var/www/webroot/ROOT/up\\040loads rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mount_type_at(info, "/var/www/webroot/ROOT/up loads/").as_deref(),
+            Some("tmpfs")
+        );
+        assert_eq!(
+            mount_type_at(info, "/var/www/webroot/ROOT").as_deref(),
+            Some("ext4")
+        );
+        assert_eq!(mount_type_at(info, "/var/www/webroot"), None);
     }
 }

@@ -90,6 +90,62 @@ fn words(values: &[&str]) -> Result<String> {
         .join(" "))
 }
 
+/// Shell functions that print one fact a line, `key<TAB>base64(value)`
+/// (`emit key value`, `emit_file key path`), read by `probe::fact_lines`.
+pub const EMIT: &str = r#"emit() { printf '%s\t' "$1"; printf '%s' "$2" | base64 | tr -d '\n'; printf '\n'; }
+emit_file() { if [ -f "$2" ] && [ -r "$2" ]; then printf '%s\t' "$1"; base64 <"$2" | tr -d '\n'; printf '\n'; fi; }"#;
+
+/// The most directories under the webroot the survey looks into.
+pub const SURVEY_MAX_BASES: usize = 300;
+
+/// Looks, changing nothing, for the `markers` of known applications
+/// (`application::markers`; a trailing `/`: a directory) in the webroot, in
+/// each directory below it and in each of theirs (an application at the
+/// webroot itself, at `ROOT/`, at `html/`, at `site/web/`...). Output:
+/// `webroot yes|no`, then one `found <relative path>` fact per marker found.
+/// Directory names with a line break are skipped; the rest are checked by
+/// the reader.
+pub fn survey_webroot(webroot: &str, markers: &[&str]) -> Result<String> {
+    Ok(format!(
+        r#"{emit}
+cd {webroot} 2>/dev/null || {{ emit webroot no; exit 0; }}
+emit webroot yes
+count=0
+for base in . */ */*/; do
+  [ -d "$base" ] || continue
+  case "$base" in *'
+'*) continue ;; esac
+  count=$((count + 1))
+  [ "$count" -le {max} ] || break
+  for marker in {markers}; do
+    case "$marker" in
+      */) [ -d "$base/$marker" ] && emit found "$base/$marker" ;;
+      *) [ -f "$base/$marker" ] && emit found "$base/$marker" ;;
+    esac
+  done
+done
+exit 0
+"#,
+        emit = EMIT,
+        webroot = shell_word(webroot)?,
+        max = SURVEY_MAX_BASES,
+        markers = words(markers)?,
+    ))
+}
+
+/// Looks, changing nothing, at the folder the wizard was given: whether it is
+/// a directory (`folder yes|no`) and the node's mounts (`mountinfo`).
+pub fn inspect_folder(dir: &str) -> Result<String> {
+    Ok(format!(
+        r#"{emit}
+if [ -d {dir} ]; then emit folder yes; else emit folder no; fi
+emit_file mountinfo /proc/self/mountinfo
+"#,
+        emit = EMIT,
+        dir = shell_word(dir)?,
+    ))
+}
+
 /// Reads everything plan and status need, in one round trip, changing nothing.
 /// Output: one `key<TAB>base64(value)` line per fact (see `probe::parse`).
 pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Result<String> {
@@ -97,8 +153,7 @@ pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Res
         r#"INSTALL={install}
 LEGACY={legacy}
 WEBROOT={webroot}
-emit() {{ printf '%s\t' "$1"; printf '%s' "$2" | base64 | tr -d '\n'; printf '\n'; }}
-emit_file() {{ if [ -f "$2" ] && [ -r "$2" ]; then printf '%s\t' "$1"; base64 <"$2" | tr -d '\n'; printf '\n'; fi; }}
+{emit}
 emit user "$(id -un)"
 emit home "$HOME"
 if [ "$(id -u)" = 0 ]; then emit privilege root
@@ -125,6 +180,7 @@ emit_file excludes "$INSTALL/{excludes}"
 emit_file legacy_marker "$LEGACY/.filesync"
 emit_file legacy_state "$LEGACY/{state}"
 "#,
+        emit = EMIT,
         install = shell_word(install.root())?,
         legacy = shell_word(install.in_webroot())?,
         webroot = shell_word(webroot)?,

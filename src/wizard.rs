@@ -87,9 +87,14 @@ pub fn delay(default: Delay) -> Result<Delay> {
 }
 
 pub fn confirm(prompt: &str) -> Result<bool> {
+    confirm_default(prompt, true)
+}
+
+/// A yes/no question whose answer on Enter is `default`.
+pub fn confirm_default(prompt: &str, default: bool) -> Result<bool> {
     Confirm::with_theme(&theme())
         .with_prompt(prompt)
-        .default(true)
+        .default(default)
         .interact()
         .map_err(prompt_error)
 }
