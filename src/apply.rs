@@ -96,7 +96,9 @@ pub async fn apply<N: Node>(
                     learned.keys.insert(name, reply);
                 }
                 Ok(Some(reply)) => {
-                    if let Ok(at) = reply.trim().parse() {
+                    // (the last line: a node's shell profile may print before it)
+                    let clock = reply.lines().rev().find(|line| !line.trim().is_empty());
+                    if let Some(Ok(at)) = clock.map(|line| line.trim().parse()) {
                         learned.activated_at.insert(name, at);
                     }
                 }
@@ -207,7 +209,8 @@ async fn run<N: Node>(
         }
         Action::StartAfterInitialCopy { from } => {
             for pusher in from {
-                let copied = wait_for_initial_copy(targets, learned, pusher, &config.node).await?;
+                let copied =
+                    wait_for_initial_copy(targets, learned, pusher, target, progress).await?;
                 if !copied {
                     progress.step(
                         &config.node,
@@ -228,19 +231,25 @@ async fn run<N: Node>(
 }
 
 /// Waits until `pusher` has pushed to `joiner` successfully since its lsyncd
-/// (re)started in this run (its startup sync: everything it has). False on timeout.
+/// (re)started in this run (its startup sync: everything it has), showing
+/// how many items the joiner holds meanwhile. False on timeout.
 async fn wait_for_initial_copy<N: Node>(
     targets: &BTreeMap<String, Target<'_, N>>,
     learned: &Learned,
     pusher: &str,
-    joiner: &str,
+    joiner: &Target<'_, N>,
+    progress: &Progress,
 ) -> Result<bool> {
     let (Some(target), Some(since)) = (targets.get(pusher), learned.activated_at.get(pusher))
     else {
         return Ok(true);
     };
-    let script = remote::push_record(&target.config.install, &crate::desired::alias(joiner))?;
+    let name = &joiner.config.node;
+    let script = remote::push_record(&target.config.install, &crate::desired::alias(name))?;
+    let tree = remote::tree_size(&joiner.config.source)?;
+    let expected = tree_entries(target.observed);
     let deadline = Instant::now() + JOIN_TIMEOUT;
+    let (mut polls, mut shown) = (0u32, None);
     while Instant::now() < deadline {
         let record = target.node.run(&script, None).await.unwrap_or_default();
         let mut fields = record.split_whitespace().map(str::parse::<u64>);
@@ -249,9 +258,38 @@ async fn wait_for_initial_copy<N: Node>(
                 return Ok(true);
             }
         }
+        // every 5 s: how much of the tree the joiner holds
+        if polls % 10 == 9 {
+            let output = joiner.node.run(&tree, None).await.unwrap_or_default();
+            if let Ok(held) = output.trim().parse::<u64>() {
+                if shown != Some(held) {
+                    shown = Some(held);
+                    let message = copy_progress(pusher, held, expected);
+                    progress.step(name, &format!("[{}] {message}", Phase::Join.step()));
+                }
+            }
+        }
+        polls += 1;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(false)
+}
+
+/// How many entries the synced directory held when probed (the directory
+/// itself not counted).
+fn tree_entries(seen: &Observed) -> Option<u64> {
+    let dir = seen.sync_dir.as_ref()?;
+    Some((dir.dirs + dir.files).saturating_sub(1))
+}
+
+/// `initial copy from n1: 1200 of 5000 items here`.
+fn copy_progress(pusher: &str, held: u64, expected: Option<u64>) -> String {
+    match expected {
+        Some(expected) if expected >= held && expected > 0 => {
+            format!("initial copy from {pusher}: {held} of {expected} items here")
+        }
+        _ => format!("initial copy from {pusher}: {held} items here"),
+    }
 }
 
 pub fn authorized_keys_path(observed: &Observed) -> String {
@@ -259,4 +297,37 @@ pub fn authorized_keys_path(observed: &Observed) -> String {
         "{}/.ssh/authorized_keys",
         observed.home.trim_end_matches('/')
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::fresh;
+    use crate::probe::SyncDir;
+
+    #[test]
+    fn the_initial_copy_shows_how_much_of_the_seeders_tree_is_here() {
+        let mut seeder = fresh();
+        seeder.sync_dir = Some(SyncDir {
+            exists: true,
+            dirs: 101,
+            files: 4900,
+            mounts: vec![],
+        });
+        let expected = tree_entries(&seeder);
+        assert_eq!(expected, Some(5000));
+        assert_eq!(
+            copy_progress("n1", 1200, expected),
+            "initial copy from n1: 1200 of 5000 items here"
+        );
+        // more than the seeder had (the joiner's own files): no total
+        assert_eq!(
+            copy_progress("n1", 6000, expected),
+            "initial copy from n1: 6000 items here"
+        );
+        assert_eq!(
+            copy_progress("n1", 0, Some(0)),
+            "initial copy from n1: 0 items here"
+        );
+    }
 }

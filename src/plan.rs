@@ -226,7 +226,12 @@ impl Action {
                 write!(f, "startup push of everything this node has to {peers}")
             }
             Action::StartAfterInitialCopy { from } => {
-                write!(f, "start lsyncd once {} sent what they have", names(from))
+                let what = if from.len() == 1 {
+                    "it has"
+                } else {
+                    "they have"
+                };
+                write!(f, "start lsyncd once {} sent what {what}", names(from))
             }
             Action::RestartLsyncd => {
                 f.write_str("start lsyncd again (it rescans the synced directory)")
@@ -610,9 +615,14 @@ pub fn secret_content(path: &str, password: &Password) -> String {
 }
 
 /// Makes every node that joins an existing installation wait, before it starts
-/// pushing, for the installed nodes that push to it to send it their files
-/// first. Files only the newcomer has are kept either way (nothing is deleted
-/// at startup) and spread once it starts.
+/// pushing, for one installed node that pushes to it (its seeder) to send it
+/// everything it has. One copy is enough: the installed nodes have pushed
+/// their queues to each other before they restart (`DrainLsyncd`), and the
+/// others' startup pushes send the joiner what changed on them lately. (Every
+/// installed node sending a whole copy at once multiplied the transfer by
+/// their number: 7 seeders took 6 minutes for 20,000 files on the testbed.)
+/// Joiners get different seeders, in turn. Files only the newcomer has are
+/// kept either way (nothing is deleted at startup) and spread once it starts.
 pub fn sequence_joins(
     plans: &mut [NodePlan],
     configs: &BTreeMap<String, NodeConfig>,
@@ -627,44 +637,53 @@ pub fn sequence_joins(
         })
         .map(|p| p.node.clone())
         .collect();
-    for node_plan in plans.iter_mut() {
+    // each joiner's seeder: its installed pushers that start again, in turn
+    let mut seeders: BTreeMap<String, String> = BTreeMap::new();
+    for node_plan in plans.iter() {
         let Some(config) = configs.get(&node_plan.node) else {
             continue;
         };
         if established.contains(&node_plan.node) {
-            // Its startup push sends a joining peer everything, not only what
-            // changed here lately.
-            let joiners: Vec<String> = config
-                .targets
-                .iter()
-                .map(|t| t.name.clone())
-                .filter(|name| !established.contains(name))
-                .collect();
-            if !joiners.is_empty() && activating.contains(&node_plan.node) {
-                let at = activation(node_plan).unwrap_or(node_plan.actions.len());
-                node_plan.actions.insert(
-                    at,
-                    Action::FullStartupPush {
-                        to: joiners,
-                        link: false,
-                    },
-                );
-            }
             continue;
         }
-        let from: Vec<String> = config
+        let candidates: Vec<&String> = config
             .pushers
             .iter()
-            .map(|p| p.name.clone())
-            .filter(|name| established.contains(name) && activating.contains(name))
+            .map(|p| &p.name)
+            .filter(|name| established.contains(*name) && activating.contains(*name))
             .collect();
-        if from.is_empty() {
+        if !candidates.is_empty() {
+            let seeder = candidates[seeders.len() % candidates.len()];
+            seeders.insert(node_plan.node.clone(), seeder.clone());
+        }
+    }
+    for node_plan in plans.iter_mut() {
+        if let Some(seeder) = seeders.get(&node_plan.node) {
+            for action in node_plan.actions.iter_mut() {
+                if *action == Action::StartLsyncd {
+                    *action = Action::StartAfterInitialCopy {
+                        from: vec![seeder.clone()],
+                    };
+                }
+            }
             continue;
         }
-        for action in node_plan.actions.iter_mut() {
-            if *action == Action::StartLsyncd {
-                *action = Action::StartAfterInitialCopy { from: from.clone() };
-            }
+        // Its startup push sends the joiners it seeds everything, not only
+        // what changed here lately.
+        let joiners: Vec<String> = seeders
+            .iter()
+            .filter(|(_, seeder)| **seeder == node_plan.node)
+            .map(|(joiner, _)| joiner.clone())
+            .collect();
+        if !joiners.is_empty() {
+            let at = activation(node_plan).unwrap_or(node_plan.actions.len());
+            node_plan.actions.insert(
+                at,
+                Action::FullStartupPush {
+                    to: joiners,
+                    link: false,
+                },
+            );
         }
     }
 }
@@ -779,6 +798,7 @@ pub(crate) mod tests {
             sync_dir: Some(SyncDir {
                 exists: true,
                 dirs: 10,
+                files: 0,
                 mounts: vec![],
             }),
         }
@@ -952,9 +972,24 @@ pub(crate) mod tests {
         let established = ["n1".to_string(), "n2".to_string()].into();
         sequence_joins(&mut plans, &after, &established);
         assert!(plans[0].actions.contains(&Action::RestartLsyncd));
+        // one seeder sends everything; the other restarts as usual
         assert!(plans[2].actions.contains(&Action::StartAfterInitialCopy {
-            from: vec!["n1".into(), "n2".into()]
+            from: vec!["n1".into()]
         }));
+        let full = |plan: &NodePlan| {
+            plan.actions
+                .iter()
+                .find(|a| matches!(a, Action::FullStartupPush { .. }))
+                .cloned()
+        };
+        assert_eq!(
+            full(&plans[0]),
+            Some(Action::FullStartupPush {
+                to: vec!["n3".into()],
+                link: false
+            })
+        );
+        assert_eq!(full(&plans[1]), None);
         assert!(!plans[2].actions.contains(&Action::StartLsyncd));
         let phases: Vec<Phase> = plans[2].actions.iter().map(Action::phase).collect();
         assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
@@ -964,6 +999,55 @@ pub(crate) mod tests {
             vec![node_plan(&after["n1"], &fresh(), &keys, vec![], vec![]).unwrap()];
         sequence_joins(&mut fresh_plans, &after, &Default::default());
         assert!(fresh_plans[0].actions.contains(&Action::StartLsyncd));
+    }
+
+    #[test]
+    fn joiners_get_their_whole_copy_from_different_seeders_in_turn() {
+        let keys = keys(5);
+        let before = configs(3, Topology::Mesh);
+        let after = configs(5, Topology::Mesh);
+        let mut plans: Vec<NodePlan> = ["n1", "n2", "n3"]
+            .iter()
+            .map(|n| {
+                node_plan(
+                    &after[*n],
+                    &installed(&before[*n], &keys),
+                    &keys,
+                    vec![],
+                    vec![],
+                )
+                .unwrap()
+            })
+            .collect();
+        for joiner in ["n4", "n5"] {
+            plans.push(node_plan(&after[joiner], &fresh(), &keys, vec![], vec![]).unwrap());
+        }
+        let established = ["n1", "n2", "n3"].map(String::from).into();
+        sequence_joins(&mut plans, &after, &established);
+        let seeded: Vec<Vec<String>> = plans[..3]
+            .iter()
+            .map(|plan| {
+                plan.actions
+                    .iter()
+                    .find_map(|a| match a {
+                        Action::FullStartupPush { to, .. } => Some(to.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            seeded,
+            [vec!["n4".to_string()], vec!["n5".to_string()], vec![]]
+        );
+        let waits = |plan: &NodePlan| {
+            plan.actions.iter().find_map(|a| match a {
+                Action::StartAfterInitialCopy { from } => Some(from.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(waits(&plans[3]), Some(vec!["n1".to_string()]));
+        assert_eq!(waits(&plans[4]), Some(vec!["n2".to_string()]));
     }
 
     #[test]
@@ -1089,6 +1173,7 @@ pub(crate) mod tests {
         node.sync_dir = Some(SyncDir {
             exists: false,
             dirs: 0,
+            files: 0,
             mounts: vec![],
         });
         node.install_dir = Some(vec!["my-own-file".into()]);

@@ -29,6 +29,8 @@ pub enum Lsyncd {
 pub struct SyncDir {
     pub exists: bool,
     pub dirs: u64,
+    /// Entries that are not directories (files, links).
+    pub files: u64,
     /// Mount points strictly inside the synced directory, relative to it.
     pub mounts: Vec<String>,
 }
@@ -143,6 +145,7 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     let sync_dir = sync_dir.map(|dir| SyncDir {
         exists: get("sync_dir") == "yes",
         dirs: number("sync_dirs").unwrap_or(0),
+        files: number("sync_files").unwrap_or(0),
         mounts: mounts_under(&get("mountinfo"), dir),
     });
     Ok(Observed {
@@ -304,6 +307,7 @@ mod tests {
             line("crontab", "0 3 * * * backup"),
             line("sync_dir", "yes"),
             line("sync_dirs", "  42"),
+            line("sync_files", "1234"),
             line(
                 "mountinfo",
                 "22 1 0:21 / /var/www/webroot/ROOT/media\\040nfs rw - nfs x rw\n23 1 0:22 / /proc rw - proc proc rw\n",
@@ -325,7 +329,7 @@ mod tests {
         assert!(!observed.is_installed());
         let sync_dir = observed.sync_dir.unwrap();
         assert!(sync_dir.exists);
-        assert_eq!(sync_dir.dirs, 42);
+        assert_eq!((sync_dir.dirs, sync_dir.files), (42, 1234));
         assert_eq!(sync_dir.mounts, ["/media nfs"]);
     }
 

@@ -209,7 +209,9 @@ emit_file legacy_state "$LEGACY/{state}"
             r#"SYNC={dir}
 if [ -d "$SYNC" ]; then
   emit sync_dir yes
-  emit sync_dirs "$(find "$SYNC" -xdev -type d 2>/dev/null | wc -l)"
+  COUNTS=$(find "$SYNC" -xdev -mindepth 1 -printf '%y\n' 2>/dev/null | awk '$1 == "d" {{ d++; next }} {{ f++ }} END {{ print d + 1, f + 0 }}')
+  emit sync_dirs "${{COUNTS% *}}"
+  emit sync_files "${{COUNTS#* }}"
 else
   emit sync_dir no
 fi
@@ -520,9 +522,11 @@ pub fn full_startup_push(install: &InstallDir, peers: &[String]) -> Result<Strin
 }
 
 /// Starts, or restarts, lsyncd and prints the node's clock (Unix seconds) at that
-/// moment, to tell later pushes from earlier ones.
+/// moment, to tell later pushes from earlier ones: alone on stdout (what lsyncd
+/// says as it starts goes to stderr).
 pub fn activate(install: &InstallDir, action: &str) -> Result<String> {
-    Ok(format!("set -e\n{}date +%s\n", node_ctl(install, action)?))
+    let ctl = node_ctl(install, action)?;
+    Ok(format!("set -e\n{} >&2\ndate +%s\n", ctl.trim_end()))
 }
 
 /// The record of the last push to the peer known as `alias`: `epoch exit-code`.
@@ -530,6 +534,15 @@ pub fn push_record(install: &InstallDir, alias: &str) -> Result<String> {
     Ok(format!(
         "cat {} 2>/dev/null || true\n",
         shell_word(&install.join(&format!("var/log/push-{alias}")))?
+    ))
+}
+
+/// How many entries (directories, files, links) the synced directory `dir`
+/// holds below it, on its own filesystem.
+pub fn tree_size(dir: &str) -> Result<String> {
+    Ok(format!(
+        "find {} -xdev -mindepth 1 2>/dev/null | wc -l\n",
+        shell_word(dir)?
     ))
 }
 

@@ -37,7 +37,7 @@ fn a_node_that_joins_gets_the_files_spreads_its_own_and_then_syncs() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(installed(&cluster, "n3"));
     assert!(
-        stdout.contains("start lsyncd once n1, n2 sent what they have"),
+        stdout.contains("start lsyncd once n1 sent what it has"),
         "the newcomer must wait for the installed nodes' copy:\n{stdout}"
     );
 
@@ -58,6 +58,53 @@ fn a_node_that_joins_gets_the_files_spreads_its_own_and_then_syncs() {
     assert!(stdout.contains("No changes."), "{stdout}");
     let (code, stdout, _) = cluster.run(&["status", "--env", &cluster.name]);
     assert_eq!(code, 0, "{stdout}");
+}
+
+/// How many entries the synced tree of `node` holds.
+fn tree_size(cluster: &Cluster, node: &str) -> usize {
+    let out = cluster.exec(node, &format!("find {W} -mindepth 1 | wc -l"));
+    out.trim().parse().unwrap()
+}
+
+#[test]
+fn reconcile_returns_once_the_new_node_has_the_whole_tree_from_one_seeder() {
+    let Some(cluster) = Cluster::up("rcj", 3, 181) else {
+        return;
+    };
+    install(&cluster);
+    // a tree whose copy takes a few seconds
+    cluster.exec(
+        "n1",
+        &format!(
+            "cd {W} && for d in $(seq 1 20); do mkdir d$d; for f in $(seq 1 200); do \
+             head -c 4096 /dev/urandom > d$d/f$f; done; done"
+        ),
+    );
+    let expected = tree_size(&cluster, "n1");
+    assert!(eventually(Duration::from_secs(60), || {
+        tree_size(&cluster, "n2") == expected && tree_size(&cluster, "n3") == expected
+    }));
+
+    assert!(cluster.testbed(&["add"]).status.success());
+    let (code, stdout, stderr) = reconcile(&cluster, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Nothing is still on its way when reconcile says done.
+    assert_eq!(tree_size(&cluster, "n4"), expected, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("start lsyncd once n1 sent what it has"),
+        "{stdout}"
+    );
+    // One seeder sent the copy: n4's ledger has a line per item written, not
+    // one per item and installed node (three copies racing).
+    let written: usize = cluster
+        .exec("n4", "cat /var/lib/filesync/*/var/ledger.log | wc -l")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        written < expected * 3 / 2,
+        "{written} items written for a tree of {expected}"
+    );
 }
 
 #[test]
