@@ -3,6 +3,7 @@
 //! uploaded through the balancer lands on one node, so fetches through the
 //! balancer get a 404 whenever they reach another; once filesync is installed,
 //! every fetch returns the image, also after a node joins and `reconcile` runs.
+//! And what the demo and that test rely on: `testbed/cluster web` itself.
 //!
 //! The balancer has one worker and sends requests to n1, n2, ..., nN, n1, ...
 //! in turn, so any N fetches in a row reach every node once: the counts below
@@ -173,4 +174,57 @@ fn an_upload_through_the_balancer_404s_on_other_nodes_until_filesync_then_every_
             panic!("after reconcile, {url} still fails: {last}");
         }
     }
+}
+
+/// (node, status) of each reply, sorted; every 200 must carry `body`.
+fn who_answered(replies: Vec<Reply>, body: &[u8]) -> Vec<(String, u16)> {
+    let mut answers = Vec::new();
+    for reply in replies {
+        assert!(reply.status != 200 || reply.body == body, "{reply:?}");
+        answers.push((reply.node, reply.status));
+    }
+    answers.sort();
+    answers
+}
+
+/// Whether a process runs with `needle` in its command line.
+fn process_with(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn testbed_web_servers_come_back_after_a_restart_and_down_stops_the_balancer() {
+    let Some(cluster) = Cluster::up("webb", 2, 171) else {
+        return;
+    };
+    let balancer = cluster.web();
+    assert_eq!(balancer, "http://10.213.171.1:8080");
+    let bad = cluster.testbed(&["web", "--port", "0"]);
+    assert!(
+        !bad.status.success()
+            && String::from_utf8_lossy(&bad.stderr).contains("--port must be 1..65535"),
+        "{bad:?}"
+    );
+
+    // The URL path is the path under the webroot; n2 alone has the file.
+    std::fs::write(cluster.www("n2").join("webroot/here.txt"), "on n2\n").unwrap();
+    let url = format!("{balancer}/here.txt");
+    let want = vec![("n1".to_string(), 404), ("n2".to_string(), 200)];
+    assert_eq!(who_answered(fetch(&url, 2), b"on n2\n"), want);
+
+    // A restarted node starts its web server again.
+    let restart = cluster.testbed(&["restart", "n2"]);
+    assert!(restart.status.success(), "{restart:?}");
+    assert_eq!(who_answered(fetch(&url, 2), b"on n2\n"), want);
+
+    let conf = cluster.dir.join("web/balancer.conf");
+    let conf = conf.to_str().unwrap();
+    assert!(process_with(conf), "no balancer running");
+    let down = cluster.testbed(&["down"]);
+    assert!(down.status.success(), "{down:?}");
+    assert!(!process_with(conf), "the balancer outlived `down`");
 }
