@@ -266,6 +266,18 @@ impl Cluster {
         );
     }
 
+    /// `testbed/cluster web`: nginx on every node behind a round-robin
+    /// balancer; returns the balancer's URL (`http://10.213.X.1:8080`).
+    pub fn web(&self) -> String {
+        let output = self.testbed(&["web"]);
+        assert!(
+            output.status.success(),
+            "testbed web failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
     /// Removes a node from the inventory (the node itself keeps running).
     pub fn drop_from_inventory(&self, node: &str) {
         let text = std::fs::read_to_string(&self.inventory).unwrap();

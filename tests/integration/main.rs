@@ -1,7 +1,8 @@
 //! Integration tests, compiled into one test binary: the command line without a
 //! cluster (`cli`), what nodes and the platform say (`untrusted`), and end to
 //! end on the simulated cluster of `testbed/cluster` (`e2e`, `wizard`,
-//! `twoenv`), and the simulated cluster itself (`testbed`).
+//! `twoenv`), the problem as a site owner sees it through a load balancer
+//! (`web`), and the simulated cluster itself (`testbed`).
 
 mod bench;
 mod cli;
@@ -21,4 +22,5 @@ mod testbed;
 mod twoenv;
 mod untrusted;
 mod verify;
+mod web;
 mod wizard;
