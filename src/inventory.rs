@@ -97,6 +97,24 @@ pub struct Environment {
     pub name: String,
     pub webroot: String,
     pub nodes: Vec<Node>,
+    /// Nodes the topology source lists but filesync leaves out (not running,
+    /// or an unusable answer): in no list of any node, and never removed as
+    /// departed. The inventory leaves none out.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A node the topology source lists but filesync leaves out, and why (which
+/// also says what to do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    pub name: String,
+    pub reason: String,
+}
+
+impl fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.reason)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -202,6 +220,7 @@ impl Environment {
         if selected.is_empty() {
             return Err(Error::NoNodes {
                 env: self.name.clone(),
+                left_out: self.left_out.clone(),
             });
         }
         Ok(selected)
@@ -231,6 +250,7 @@ fn parse_environment(name: &str, raw: RawEnvironment) -> std::result::Result<Env
         name: name.to_string(),
         webroot: webroot.trim_end_matches('/').to_string(),
         nodes,
+        left_out: Vec::new(),
     })
 }
 
