@@ -14,9 +14,11 @@ use std::path::PathBuf;
     long_about = "filesync installs live file synchronization (lsyncd + rsync over SSH) on the \
                   app-server nodes of an environment, shows its state and logs, re-applies it \
                   when nodes change, and removes it without touching your files.",
-    after_help = "Exit codes: 0 ok, 1 unexpected failure, 2 usage, 3 bad input (nothing changed), \
-                  4 some nodes failed (rerun to finish), 5 SSH refused (changed host key or \
-                  authentication; nothing changed), 6 unhealthy (status), 130 interrupted."
+    after_help = "Exit codes: 0 ok, 1 unexpected failure, 2 usage, 3 bad input or a platform \
+                  environment that is not running (nothing changed), 4 some nodes failed \
+                  (rerun to finish), 5 SSH refused (changed host key or authentication; \
+                  nothing changed), 6 unhealthy (status), 7 platform API failed, 8 drift \
+                  (verify), 9 locked by another run, 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]

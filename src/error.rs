@@ -327,6 +327,31 @@ mod tests {
     }
 
     #[test]
+    fn no_nodes_says_what_to_do_where_they_come_from() {
+        let empty = Error::NoNodes {
+            env: "shop".into(),
+            left_out: vec![],
+        };
+        assert_eq!(
+            empty.to_string(),
+            "environment \"shop\" has no nodes to work on"
+        );
+        assert!(empty.hint().unwrap().contains("in the inventory"));
+        let stopped = Error::NoNodes {
+            env: "shop".into(),
+            left_out: vec![LeftOut {
+                name: "node7".into(),
+                reason: "it is stopped (status 2)".into(),
+            }],
+        };
+        assert!(stopped
+            .to_string()
+            .ends_with("; left out:\n  node7: it is stopped (status 2)"));
+        let hint = stopped.hint().unwrap();
+        assert!(hint.contains("platform's dashboard") && !hint.contains("inventory"));
+    }
+
+    #[test]
     fn partial_failure_names_every_failed_node() {
         let err = Error::Partial {
             failures: vec![
