@@ -202,6 +202,15 @@ impl Environment {
             None => self.nodes.clone(),
             Some(names) => {
                 for name in names {
+                    if let Some(left_out) = self.left_out.iter().find(|l| &l.name == name) {
+                        return Err(Error::InvalidSetting {
+                            setting: "--nodes".into(),
+                            reason: format!("{name} is left out: {}", left_out.reason),
+                            hint: "name nodes filesync can work on (`filesync nodes --env ENV` \
+                                   lists them), or bring that node back first"
+                                .into(),
+                        });
+                    }
                     if !self.nodes.iter().any(|node| &node.name == name) {
                         return Err(Error::UnknownNode {
                             env: self.name.clone(),

@@ -281,6 +281,16 @@ impl Platform {
             })
             .await
             .copied()
+            .map_err(|err| match err {
+                Error::Platform { reason, hint } => Error::Platform {
+                    reason,
+                    hint: format!(
+                        "{hint}; or give your platform user id with --platform-uid \
+                         (FILESYNC_PLATFORM_UID), which spares the account API"
+                    ),
+                },
+                other => other,
+            })
     }
 }
 

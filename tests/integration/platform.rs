@@ -192,6 +192,17 @@ fn nodes_are_taken_at_their_internal_address_and_the_others_are_left_out_with_th
             && !stdout.contains("node2102"),
         "a Docker stack's own group: {stdout}"
     );
+    let (code, _, stderr) = filesync(
+        &api,
+        &[
+            "plan", "--env", "shop", "--path", "/ROOT", "--nodes", "node2104",
+        ],
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("invalid --nodes: node2104 is left out: it is stopped (status 2)"),
+        "{stderr}"
+    );
     let (code, _, stderr) = filesync(&api, &["--node-group", "app", "nodes", "--env", "shop"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
@@ -254,7 +265,8 @@ fn the_gate_user_is_the_connecting_users_from_the_account_api_or_the_flag() {
     assert_eq!(code, 7, "{stderr}");
     assert!(
         stderr.contains("getuserinfo: the platform answered 702: User is not authenticated")
-            && stderr.contains("FILESYNC_TOKEN"),
+            && stderr.contains("FILESYNC_TOKEN")
+            && stderr.contains("--platform-uid"),
         "{stderr}"
     );
 }
