@@ -51,9 +51,10 @@ pub struct Global {
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
 
-    /// Platform API base URL (Jelastic / Virtuozzo): environments and their nodes
-    /// come from the platform instead of the inventory. The access token is read
-    /// from FILESYNC_TOKEN.
+    /// Platform API base URL (Jelastic / Virtuozzo), e.g. https://app.example.com/1.0
+    /// (/1.0 is added to a URL without a path): environments and their nodes come
+    /// from the platform instead of the inventory. The access token is read from
+    /// FILESYNC_TOKEN.
     #[arg(long, env = "FILESYNC_PLATFORM_URL", global = true)]
     pub platform_url: Option<String>,
 
@@ -67,12 +68,14 @@ pub struct Global {
     )]
     pub allow_insecure_platform: bool,
 
-    /// Platform node group of the nodes to sync (cp: application servers).
+    /// Platform node group of the nodes to sync (cp: application servers; a
+    /// Docker-based stack may have its own group name).
     #[arg(long, default_value = "cp", global = true)]
     pub node_group: String,
 
-    /// How filesync reaches platform nodes over SSH: straight to their address,
-    /// or through the platform's SSH gate (user <nodeId>-<userId>, port 3022).
+    /// How filesync reaches platform nodes over SSH: straight to their internal
+    /// address (intIP; from inside the platform or a VPN), or through the
+    /// platform's SSH gate (user <nodeId>-<userId>, port 3022).
     #[arg(long, value_enum, default_value_t = PlatformSsh::Direct, global = true)]
     pub platform_ssh: PlatformSsh,
 
@@ -83,6 +86,12 @@ pub struct Global {
     /// The platform's SSH gate, HOST[:PORT] (port 3022 by default), for --platform-ssh gate.
     #[arg(long, env = "FILESYNC_SSH_GATE", global = true)]
     pub ssh_gate: Option<String>,
+
+    /// Your platform user id, the <userId> of the SSH gate's user <nodeId>-<userId>
+    /// (--platform-ssh gate). Default: asked of the platform's account API for the
+    /// user FILESYNC_TOKEN belongs to (who connects, not the environment's owner).
+    #[arg(long, env = "FILESYNC_PLATFORM_UID", value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub platform_uid: Option<u64>,
 
     /// Seconds to wait for the platform API.
     #[arg(long, default_value_t = 20, global = true)]

@@ -257,7 +257,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
     }
 
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
-        let leavers = departed_nodes(&env.nodes, &probed, &env.name);
+        let leavers = departed_nodes(env, &probed);
         let mut leaving = Fleet::connect_lenient(global, &leavers).await;
         let seen = leaving.probe(&install, &env.webroot, None).await;
         let departed = departures(&leavers, &leaving, &seen, &install);
@@ -384,18 +384,21 @@ fn outside_run_warning(
 }
 
 /// Nodes the installed states list as members of this environment's installation
-/// that are no longer among `nodes`.
-fn departed_nodes(
-    nodes: &[InventoryNode],
-    observed: &BTreeMap<String, Observed>,
-    env: &str,
-) -> Vec<InventoryNode> {
-    let current: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+/// that are no longer among its nodes. A node the source still lists but left
+/// out (stopped, or an unusable answer) has not departed: nothing is removed
+/// from it, and its peers drop it until it is back.
+fn departed_nodes(env: &Environment, observed: &BTreeMap<String, Observed>) -> Vec<InventoryNode> {
+    let current: BTreeSet<&str> = env
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .chain(env.left_out.iter().map(|left_out| left_out.name.as_str()))
+        .collect();
     let mut seen = BTreeSet::new();
     observed
         .values()
         .filter_map(|o| o.state.as_ref())
-        .filter(|state| state.env == env)
+        .filter(|state| state.env == env.name)
         .flat_map(|state| state.members.iter())
         .filter(|member| !current.contains(member.name.as_str()))
         .filter(|member| seen.insert(member.name.clone()))

@@ -1,6 +1,7 @@
 //! The errors filesync reports to its user, each with the exit code it maps to and a
 //! hint that says what to do next. Nothing here performs I/O.
 
+use crate::inventory::LeftOut;
 use std::fmt;
 use thiserror::Error;
 
@@ -39,7 +40,10 @@ impl ExitCode {
         (ExitCode::Success, "ok"),
         (ExitCode::Failure, "unexpected failure"),
         (ExitCode::Usage, "usage"),
-        (ExitCode::BadInput, "bad input (nothing changed)"),
+        (
+            ExitCode::BadInput,
+            "bad input or a platform environment that is not running (nothing changed)",
+        ),
         (ExitCode::Partial, "some nodes failed (rerun to finish)"),
         (
             ExitCode::Ssh,
@@ -75,11 +79,8 @@ impl fmt::Display for NodeFailure {
     }
 }
 
-fn lines(failures: &[NodeFailure]) -> String {
-    failures
-        .iter()
-        .map(|failure| format!("\n  {failure}"))
-        .collect()
+fn lines<T: fmt::Display>(items: &[T]) -> String {
+    items.iter().map(|item| format!("\n  {item}")).collect()
 }
 
 #[derive(Debug, Error)]
@@ -106,8 +107,20 @@ pub enum Error {
         known: String,
     },
 
-    #[error("environment {env:?} has no nodes to work on")]
-    NoNodes { env: String },
+    #[error("environment {env:?} has no nodes to work on{}", left_out_lines(.left_out))]
+    NoNodes { env: String, left_out: Vec<LeftOut> },
+
+    /// The platform lists the environment, but it is not running (stopped,
+    /// sleeping, suspended, or busy being created, cloned or updated).
+    #[error("environment {env:?} is {status}: filesync works only on running environments")]
+    NotRunning {
+        env: String,
+        status: String,
+        hint: String,
+    },
+
+    #[error("the platform has no running environment{}", left_out_lines(.left_out))]
+    NoRunningEnvironment { left_out: Vec<LeftOut> },
 
     #[error("{what} is required: give {flag}")]
     MissingSetting { what: String, flag: String },
@@ -115,8 +128,10 @@ pub enum Error {
     #[error("filesync is not installed on any reachable node of environment {env:?}")]
     NotInstalled { env: String },
 
+    /// The platform API failed or answered something filesync cannot use;
+    /// `hint` says what to do about that kind of failure.
     #[error("platform API: {reason}")]
-    Platform { reason: String },
+    Platform { reason: String, hint: String },
 
     #[error("the trash of {node} holds no {what}")]
     NotInTrash {
@@ -191,6 +206,8 @@ impl Error {
             | Error::UnknownEnvironment { .. }
             | Error::UnknownNode { .. }
             | Error::NoNodes { .. }
+            | Error::NotRunning { .. }
+            | Error::NoRunningEnvironment { .. }
             | Error::MissingSetting { .. }
             | Error::Unsupported { .. }
             | Error::InvalidLink { .. }
@@ -237,23 +254,29 @@ impl Error {
             Error::UnknownNode { .. } => {
                 "--nodes takes node names from the environment, separated by commas".to_string()
             }
-            Error::NoNodes { .. } => "add nodes to the environment in the inventory".to_string(),
+            Error::NoNodes { left_out, .. } if left_out.is_empty() => {
+                "add nodes to the environment in the inventory".to_string()
+            }
+            Error::NoNodes { .. } => {
+                "every node was left out, for the reasons above: start the stopped nodes in \
+                 the platform's dashboard (or fix what the platform says of them), then run \
+                 the command again"
+                    .to_string()
+            }
+            Error::NoRunningEnvironment { .. } => {
+                "start the environment in the platform's dashboard (a sleeping one wakes on \
+                 its first request), and check that FILESYNC_TOKEN belongs to an account that \
+                 owns it or shares it"
+                    .to_string()
+            }
             Error::MissingSetting { flag, .. } => {
                 format!("pass {flag}, or run in a terminal without --yes to be asked")
             }
             Error::Unsupported { hint, .. }
             | Error::InvalidLink { hint, .. }
-            | Error::InvalidSetting { hint, .. } => hint.clone(),
-            Error::Platform { reason } if reason.contains("session") || reason.contains("auth") => {
-                "check the access token in FILESYNC_TOKEN (a personal access token of the \
-                 platform, with access to environment control)"
-                    .to_string()
-            }
-            Error::Platform { .. } => {
-                "check --platform-url (FILESYNC_PLATFORM_URL) and that the platform answers; \
-                 transient failures can simply be retried"
-                    .to_string()
-            }
+            | Error::InvalidSetting { hint, .. }
+            | Error::NotRunning { hint, .. }
+            | Error::Platform { hint, .. } => hint.clone(),
             Error::NotInstalled { env } => format!(
                 "install it first: filesync install --env {env} --path PATH (reconcile takes \
                  its settings from an existing installation)"
@@ -309,6 +332,13 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+fn left_out_lines(left_out: &[LeftOut]) -> String {
+    if left_out.is_empty() {
+        return String::new();
+    }
+    format!("; left out:{}", lines(left_out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +357,31 @@ mod tests {
         };
         assert_eq!(ssh.exit_code(), ExitCode::Ssh);
         assert!(ssh.hint().unwrap().contains("ssh-keygen -R"));
+    }
+
+    #[test]
+    fn no_nodes_says_what_to_do_where_they_come_from() {
+        let empty = Error::NoNodes {
+            env: "shop".into(),
+            left_out: vec![],
+        };
+        assert_eq!(
+            empty.to_string(),
+            "environment \"shop\" has no nodes to work on"
+        );
+        assert!(empty.hint().unwrap().contains("in the inventory"));
+        let stopped = Error::NoNodes {
+            env: "shop".into(),
+            left_out: vec![LeftOut {
+                name: "node7".into(),
+                reason: "it is stopped (status 2)".into(),
+            }],
+        };
+        assert!(stopped
+            .to_string()
+            .ends_with("; left out:\n  node7: it is stopped (status 2)"));
+        let hint = stopped.hint().unwrap();
+        assert!(hint.contains("platform's dashboard") && !hint.contains("inventory"));
     }
 
     #[test]

@@ -97,6 +97,24 @@ pub struct Environment {
     pub name: String,
     pub webroot: String,
     pub nodes: Vec<Node>,
+    /// Nodes the topology source lists but filesync leaves out (not running,
+    /// or an unusable answer): in no list of any node, and never removed as
+    /// departed. The inventory leaves none out.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A node the topology source lists but filesync leaves out, and why (which
+/// also says what to do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    pub name: String,
+    pub reason: String,
+}
+
+impl fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.reason)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -184,6 +202,15 @@ impl Environment {
             None => self.nodes.clone(),
             Some(names) => {
                 for name in names {
+                    if let Some(left_out) = self.left_out.iter().find(|l| &l.name == name) {
+                        return Err(Error::InvalidSetting {
+                            setting: "--nodes".into(),
+                            reason: format!("{name} is left out: {}", left_out.reason),
+                            hint: "name nodes filesync can work on (`filesync nodes --env ENV` \
+                                   lists them), or bring that node back first"
+                                .into(),
+                        });
+                    }
                     if !self.nodes.iter().any(|node| &node.name == name) {
                         return Err(Error::UnknownNode {
                             env: self.name.clone(),
@@ -202,6 +229,7 @@ impl Environment {
         if selected.is_empty() {
             return Err(Error::NoNodes {
                 env: self.name.clone(),
+                left_out: self.left_out.clone(),
             });
         }
         Ok(selected)
@@ -231,6 +259,7 @@ fn parse_environment(name: &str, raw: RawEnvironment) -> std::result::Result<Env
         name: name.to_string(),
         webroot: webroot.trim_end_matches('/').to_string(),
         nodes,
+        left_out: Vec::new(),
     })
 }
 

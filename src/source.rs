@@ -1,10 +1,11 @@
 //! Where environments and their nodes come from: the inventory file, or the
 //! platform API when `--platform-url` is given. Commands ask this, never the
-//! file or the API directly.
+//! file or the API directly. Only running environments are offered, and only
+//! running nodes are given (`Environment::left_out` names the others).
 
 use crate::cli::{Global, PlatformSsh};
 use crate::error::{Error, Result};
-use crate::inventory::{self, Environment, Inventory, DEFAULT_WEBROOT};
+use crate::inventory::{self, Environment, Inventory, LeftOut, DEFAULT_WEBROOT};
 use crate::platform::{ApiUrl, Platform, Reach, GATE_PORT};
 use std::time::Duration;
 
@@ -61,14 +62,49 @@ impl Source {
             reach,
             DEFAULT_WEBROOT.to_string(),
             Duration::from_secs(global.platform_timeout),
+            global.platform_uid,
         )
         .map(Source::Platform)
     }
 
-    pub async fn names(&self) -> Result<Vec<String>> {
+    /// The environments filesync can work on (on a platform: the running
+    /// ones), and the others with the reason.
+    pub async fn listing(&self) -> Result<Listing> {
         match self {
-            Source::Inventory(inventory) => Ok(inventory.names()),
-            Source::Platform(platform) => platform.environment_names().await,
+            Source::Inventory(inventory) => Ok(Listing {
+                usable: inventory.names(),
+                left_out: Vec::new(),
+            }),
+            Source::Platform(platform) => {
+                let mut listing = Listing::default();
+                for env in platform.environments().await? {
+                    if env.status.is_running() {
+                        listing.usable.push(env.name);
+                    } else {
+                        listing.left_out.push(LeftOut {
+                            name: env.name,
+                            reason: format!(
+                                "{}: {}",
+                                env.status.describe(),
+                                env.status.what_to_do()
+                            ),
+                        });
+                    }
+                }
+                Ok(listing)
+            }
+        }
+    }
+
+    /// The names of the environments filesync can work on; none is an error
+    /// that says why.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        let listing = self.listing().await?;
+        match self {
+            Source::Platform(_) if listing.usable.is_empty() => Err(Error::NoRunningEnvironment {
+                left_out: listing.left_out,
+            }),
+            _ => Ok(listing.usable),
         }
     }
 
@@ -88,6 +124,14 @@ impl Source {
             }
         }
     }
+}
+
+/// The environments of a source: those filesync can work on, and those it
+/// leaves out (`LeftOut::node` names the environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub usable: Vec<String>,
+    pub left_out: Vec<LeftOut>,
 }
 
 fn invalid(setting: &str, reason: String, takes: &str) -> Error {

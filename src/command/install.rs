@@ -46,7 +46,7 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
 
     // Mode two: every input is checked before any node is touched.
     let other_env = match &args.peer_env {
-        Some(name) => Some(source.environment(name).await?),
+        Some(name) => Some(command::environment(&source, Some(name), false).await?),
         None => None,
     };
     let own_flags = flags(args, env, LinkChoice::Keep)?;

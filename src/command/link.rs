@@ -199,6 +199,7 @@ fn push_unique(list: &mut Vec<String>, value: String) {
 fn first_node(env: &Environment) -> Result<PeerAddress> {
     let node = env.nodes.first().ok_or_else(|| Error::NoNodes {
         env: env.name.clone(),
+        left_out: env.left_out.clone(),
     })?;
     Ok(PeerAddress {
         host: node.address.host.clone(),

@@ -26,18 +26,31 @@ pub fn source(global: &Global) -> Result<Source> {
     Source::from_cli(global)
 }
 
-/// The environment named by `--env`, or chosen in the wizard when allowed.
+/// The environment named by `--env`, or chosen in the wizard when allowed
+/// (among the running ones); the nodes it leaves out are reported on stderr.
 pub async fn environment(source: &Source, flag: Option<&str>, ask: bool) -> Result<Environment> {
-    match flag {
-        Some(name) => source.environment(name).await,
+    let env = match flag {
+        Some(name) => source.environment(name).await?,
         None if ask => {
             let names = source.names().await?;
-            source.environment(&wizard::environment(&names)?).await
+            source.environment(&wizard::environment(&names)?).await?
         }
-        None => Err(Error::MissingSetting {
-            what: "the environment".into(),
-            flag: "--env NAME".into(),
-        }),
+        None => {
+            return Err(Error::MissingSetting {
+                what: "the environment".into(),
+                flag: "--env NAME".into(),
+            })
+        }
+    };
+    warn_left_out(&env);
+    Ok(env)
+}
+
+/// Names on stderr each node the topology source lists but filesync leaves
+/// out, with the reason and what to do.
+pub fn warn_left_out(env: &Environment) {
+    for left_out in &env.left_out {
+        eprintln!("warning: environment {}: left out {left_out}", env.name);
     }
 }
 

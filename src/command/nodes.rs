@@ -1,5 +1,6 @@
 //! `filesync nodes`: the environments, or one environment's nodes, exactly as
-//! the topology source (inventory or platform API) gives them. Contacts no node.
+//! the topology source (inventory or platform API) gives them, and those it
+//! leaves out (not running, or unusable) with the reason. Contacts no node.
 
 use crate::cli::{Global, NodesArgs};
 use crate::command;
@@ -8,11 +9,15 @@ use crate::error::Result;
 pub async fn run(global: &Global, args: &NodesArgs) -> Result<()> {
     let source = command::source(global)?;
     let Some(name) = &args.env else {
-        let names = source.names().await?;
-        if command::is_json(global) {
-            return command::print_json(&names);
+        let listing = source.listing().await?;
+        for left_out in &listing.left_out {
+            eprintln!("left out: environment {left_out}");
         }
-        return command::emit(&names.iter().map(|n| format!("{n}\n")).collect::<String>());
+        if command::is_json(global) {
+            return command::print_json(&listing.usable);
+        }
+        let names: String = listing.usable.iter().map(|n| format!("{n}\n")).collect();
+        return command::emit(&names);
     };
     let env = source.environment(name).await?;
     if command::is_json(global) {
@@ -24,6 +29,9 @@ pub async fn run(global: &Global, args: &NodesArgs) -> Result<()> {
             "  {}  ssh {}  peers reach it at {}\n",
             node.name, node.ssh, node.address
         ));
+    }
+    for left_out in &env.left_out {
+        text.push_str(&format!("  left out {left_out}\n"));
     }
     command::emit(&text)
 }

@@ -70,6 +70,9 @@ pub async fn run(global: &Global, args: &WatchArgs) -> Result<()> {
 async fn round(global: &Global, env: &str, applied: &mut Option<Vec<String>>) -> Result<()> {
     let source = Source::from_cli(global)?;
     let environment = source.environment(env).await?;
+    for left_out in &environment.left_out {
+        log(&format!("left out {left_out}"));
+    }
     // A node counts as changed when its name, ssh destination or address does.
     let mut nodes: Vec<String> = environment
         .nodes

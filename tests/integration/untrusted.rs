@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use filesync::platform::{parse_env_info, parse_envs, Reach};
+use filesync::platform::{read_environment, read_environments, Route};
 use filesync::state::NodeState;
 use serde_json::{json, Value};
 
@@ -188,23 +188,28 @@ fn what_the_platform_answers_is_safe() {
     explore(
         "environment name",
         &values(300, alphabet, "shop"),
-        |name| parse_envs(&json!({"result": 0, "infos": [{"env": {"envName": name}}]})).ok(),
-        |names| {
-            names
+        |name| {
+            read_environments(
+                &json!({"result": 0, "infos": [{"env": {"envName": name, "status": 1}}]}),
+            )
+            .ok()
+        },
+        |listed| {
+            listed
                 .iter()
-                .for_each(|name| assert_word("environment", name))
+                .for_each(|env| assert_word("environment", &env.name))
         },
     );
-    let direct = Reach::Direct {
-        user: "root".into(),
-    };
+    let direct = Route::Direct { user: "root" };
     explore(
         "node address",
         &values(300, "0123456789abcdef.:%[] \n-;x", "10.0.0."),
         |address| {
-            let answer = json!({"result": 0, "env": {"uid": 1}, "nodes": [
-                {"id": 7, "nodeGroup": "cp", "address": address}]});
-            parse_env_info(&answer, "shop", "cp", &direct, "/var/www/webroot").ok()
+            let answer = json!({"result": 0, "env": {"status": 1}, "nodes": [
+                {"id": 7, "nodeGroup": "cp", "status": 1, "intIP": address}]});
+            read_environment(&answer, "shop", "cp", &direct, "/var/www/webroot")
+                .ok()
+                .filter(|env| !env.nodes.is_empty())
         },
         |env| {
             for node in &env.nodes {
