@@ -950,27 +950,31 @@ pub(crate) mod tests {
         insta::assert_snapshot!("printed_plan", plan.to_string());
     }
 
+    /// The plans, sequenced, of an environment of `total` nodes where the
+    /// first `installed` ones are installed and the others join.
+    fn joined(installed_nodes: usize, total: usize) -> Vec<NodePlan> {
+        let keys = keys(total);
+        let before = configs(installed_nodes, Topology::Mesh);
+        let after = configs(total, Topology::Mesh);
+        let mut plans = Vec::new();
+        let mut established = std::collections::BTreeSet::new();
+        for i in 1..=total {
+            let node = format!("n{i}");
+            let seen = if i <= installed_nodes {
+                established.insert(node.clone());
+                installed(&before[&node], &keys)
+            } else {
+                fresh()
+            };
+            plans.push(node_plan(&after[&node], &seen, &keys, vec![], vec![]).unwrap());
+        }
+        sequence_joins(&mut plans, &after, &established);
+        plans
+    }
+
     #[test]
     fn a_joining_node_starts_after_the_installed_nodes_sent_their_files() {
-        let keys = keys(3);
-        let before = configs(2, Topology::Mesh);
-        let after = configs(3, Topology::Mesh);
-        let mut plans: Vec<NodePlan> = ["n1", "n2"]
-            .iter()
-            .map(|n| {
-                node_plan(
-                    &after[*n],
-                    &installed(&before[*n], &keys),
-                    &keys,
-                    vec![],
-                    vec![],
-                )
-                .unwrap()
-            })
-            .collect();
-        plans.push(node_plan(&after["n3"], &fresh(), &keys, vec![], vec![]).unwrap());
-        let established = ["n1".to_string(), "n2".to_string()].into();
-        sequence_joins(&mut plans, &after, &established);
+        let plans = joined(2, 3);
         assert!(plans[0].actions.contains(&Action::RestartLsyncd));
         // one seeder sends everything; the other restarts as usual
         assert!(plans[2].actions.contains(&Action::StartAfterInitialCopy {
@@ -995,6 +999,8 @@ pub(crate) mod tests {
         assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
 
         // A fresh installation has nobody to wait for.
+        let keys = keys(3);
+        let after = configs(3, Topology::Mesh);
         let mut fresh_plans =
             vec![node_plan(&after["n1"], &fresh(), &keys, vec![], vec![]).unwrap()];
         sequence_joins(&mut fresh_plans, &after, &Default::default());
@@ -1003,27 +1009,7 @@ pub(crate) mod tests {
 
     #[test]
     fn joiners_get_their_whole_copy_from_different_seeders_in_turn() {
-        let keys = keys(5);
-        let before = configs(3, Topology::Mesh);
-        let after = configs(5, Topology::Mesh);
-        let mut plans: Vec<NodePlan> = ["n1", "n2", "n3"]
-            .iter()
-            .map(|n| {
-                node_plan(
-                    &after[*n],
-                    &installed(&before[*n], &keys),
-                    &keys,
-                    vec![],
-                    vec![],
-                )
-                .unwrap()
-            })
-            .collect();
-        for joiner in ["n4", "n5"] {
-            plans.push(node_plan(&after[joiner], &fresh(), &keys, vec![], vec![]).unwrap());
-        }
-        let established = ["n1", "n2", "n3"].map(String::from).into();
-        sequence_joins(&mut plans, &after, &established);
+        let plans = joined(3, 5);
         let seeded: Vec<Vec<String>> = plans[..3]
             .iter()
             .map(|plan| {

@@ -12,6 +12,21 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// The screen once the command printed `EXIT=0` (it fails on another
+    /// exit code, or when the command did not end within `seconds`).
+    fn succeeded(&self, seconds: u64) -> String {
+        assert!(
+            eventually(Duration::from_secs(seconds), || self
+                .screen()
+                .contains("EXIT=")),
+            "the command did not finish:\n{}",
+            self.screen()
+        );
+        let screen = self.screen();
+        assert!(screen.contains("EXIT=0"), "{screen}");
+        screen
+    }
+
     fn start(session: &str, command: &str) -> Tmux {
         let status = Command::new("tmux")
             .args([
@@ -98,12 +113,7 @@ fn the_wizard_asks_for_every_missing_setting_and_installs() {
     tmux.answer("Sync path", &["/ROOT/wp-content", "Enter"]);
     tmux.answer("Sync delay", &["BSpace", "BSpace", "1", "Enter"]);
     tmux.answer("Apply this plan?", &["y"]);
-    assert!(
-        eventually(Duration::from_secs(30), || tmux.screen().contains("EXIT=")),
-        "install did not finish:\n{}",
-        tmux.screen()
-    );
-    let screen = tmux.screen();
+    let screen = tmux.succeeded(30);
     assert!(
         screen.contains("sync /ROOT/wp-content every 1 s, topology mesh"),
         "{screen}"
@@ -112,7 +122,6 @@ fn the_wizard_asks_for_every_missing_setting_and_installs() {
         screen.contains("Done: 2 changed, 0 unchanged, 0 failed."),
         "{screen}"
     );
-    assert!(screen.contains("EXIT=0"), "{screen}");
 
     let (code, stdout, _) = cluster.run(&["status", "--env", &cluster.name]);
     assert_eq!(code, 0, "{stdout}");
@@ -153,13 +162,7 @@ fn the_wizard_asks_for_the_peer_and_a_hidden_confirmed_password_in_mode_two() {
     tmux.answer("Sync path", &["/ROOT/wp-content", "Enter"]);
     tmux.answer("Sync delay", &["BSpace", "BSpace", "1", "Enter"]);
     tmux.answer("Apply this plan?", &["y"]);
-    assert!(
-        eventually(Duration::from_secs(60), || tmux.screen().contains("EXIT=")),
-        "install did not finish:\n{}",
-        tmux.screen()
-    );
-    let screen = tmux.screen();
-    assert!(screen.contains("EXIT=0"), "{screen}");
+    let screen = tmux.succeeded(60);
     assert!(
         !screen.contains("typed-secret-42"),
         "the password was shown:\n{screen}"
@@ -234,13 +237,7 @@ fn the_wizard_proposes_the_wordpress_folder_it_finds_on_every_node() {
     // Enter takes the proposed default.
     tmux.answer("Sync path", &["Enter"]);
     tmux.answer("Sync delay", &["Enter"]);
-    assert!(
-        eventually(Duration::from_secs(30), || tmux.screen().contains("EXIT=")),
-        "plan did not finish:\n{}",
-        tmux.screen()
-    );
-    let screen = tmux.screen();
-    assert!(screen.contains("EXIT=0"), "{screen}");
+    let screen = tmux.succeeded(30);
     assert!(
         screen.contains("sync /ROOT/wp-content every 10 s"),
         "{screen}"
@@ -293,12 +290,6 @@ fn the_wizard_warns_when_the_folder_differs_between_nodes_or_holds_a_mount() {
     );
     tmux.answer("Sync /ROOT anyway?", &["y"]);
     tmux.answer("Sync delay", &["Enter"]);
-    assert!(
-        eventually(Duration::from_secs(30), || tmux.screen().contains("EXIT=")),
-        "plan did not finish:\n{}",
-        tmux.screen()
-    );
-    let screen = tmux.screen();
-    assert!(screen.contains("EXIT=0"), "{screen}");
+    let screen = tmux.succeeded(30);
     assert!(screen.contains("sync /ROOT every 10 s"), "{screen}");
 }
