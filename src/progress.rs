@@ -7,7 +7,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Progress {
     bars: Option<(MultiProgress, BTreeMap<String, ProgressBar>)>,
@@ -100,9 +100,88 @@ impl Progress {
     }
 }
 
+/// A count toward an estimated total, for one long walk (the paths `verify`
+/// compares): a bar on a terminal, a line on stderr every few seconds
+/// otherwise, nothing when hidden.
+pub struct Tally {
+    what: &'static str,
+    total: u64,
+    done: u64,
+    bar: Option<ProgressBar>,
+    plain: bool,
+    last_line: Instant,
+}
+
+/// How often a plain progress line is printed at most.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+impl Tally {
+    /// `what` names the unit and the work: "paths compared".
+    pub fn new(what: &'static str, total: u64, visible: bool) -> Self {
+        let terminal = visible && std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{{bar:30}} {{pos}} of about {{len}} {what}"
+                ))
+                .expect("valid progress template"),
+            );
+            bar
+        });
+        Tally {
+            what,
+            total,
+            done: 0,
+            bar,
+            plain: visible && !terminal,
+            last_line: Instant::now(),
+        }
+    }
+
+    pub fn add(&mut self, count: u64) {
+        self.done += count;
+        if let Some(bar) = &self.bar {
+            if self.done > self.total {
+                bar.set_length(self.done);
+            }
+            bar.set_position(self.done);
+        } else if self.plain && self.last_line.elapsed() >= LINE_EVERY {
+            self.last_line = Instant::now();
+            eprintln!("{}", self.line());
+        }
+    }
+
+    /// `12000 of about 50000 paths compared` (without the total once past it).
+    pub fn line(&self) -> String {
+        if self.done <= self.total {
+            format!("{} of about {} {}", self.done, self.total, self.what)
+        } else {
+            format!("{} {}", self.done, self.what)
+        }
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tally_counts_toward_its_estimate_and_past_it() {
+        let mut tally = Tally::new("paths compared", 100, false);
+        tally.add(40);
+        assert_eq!(tally.line(), "40 of about 100 paths compared");
+        tally.add(70);
+        assert_eq!(tally.line(), "110 paths compared");
+    }
 
     #[test]
     fn the_report_says_once_how_many_nodes_ended_alike() {

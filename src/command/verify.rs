@@ -16,6 +16,7 @@ use crate::layout::InstallDir;
 use crate::merge;
 use crate::node::Node;
 use crate::probe::Observed;
+use crate::progress::Tally;
 use crate::remote::{self, Listing};
 use crate::tree::{self, PathDrift, Record};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -129,7 +130,7 @@ async fn repair(
     let deadline = Instant::now() + REPAIR_TIMEOUT;
     let result = loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        match compare_fleet(args, env, &install, &mut fleet).await {
+        match compare_fleet(args, env, &install, &mut fleet, false).await {
             Ok(report) if !report.identical && Instant::now() < deadline => continue,
             done => break done,
         }
@@ -147,7 +148,8 @@ async fn inspect(
 ) -> Result<Report> {
     let install = InstallDir::under_webroot(&env.webroot);
     let mut fleet = Fleet::connect_for(global, nodes).await?;
-    let result = compare_fleet(args, env, &install, &mut fleet).await;
+    let shown = !command::is_json(global);
+    let result = compare_fleet(args, env, &install, &mut fleet, shown).await;
     fleet.close().await;
     result
 }
@@ -157,6 +159,7 @@ async fn compare_fleet(
     env: &Environment,
     install: &InstallDir,
     fleet: &mut Fleet,
+    shown: bool,
 ) -> Result<Report> {
     let settings = converge::installed_settings(fleet, install)
         .await
@@ -173,9 +176,18 @@ async fn compare_fleet(
     }
     let scripts = listing_scripts(install, &synced_dir, &observed)?;
     let recheck_after = Duration::from_secs(u64::from(settings.delay.secs()) + 2);
-    let mut comparison = compare(fleet, &scripts, Listing::Meta, recheck_after).await?;
+    // about how many paths the walk meets: the largest tree, as probed
+    let estimate = observed
+        .values()
+        .filter_map(|seen| seen.sync_dir.as_ref())
+        .map(|dir| dir.dirs + dir.files)
+        .max()
+        .unwrap_or(0);
+    let mut tally = Tally::new("paths compared", estimate, shown);
+    let mut comparison = compare(fleet, &scripts, Listing::Meta, recheck_after, &mut tally).await?;
     if args.checksum {
-        let contents = compare(fleet, &scripts, Listing::Digest, recheck_after).await?;
+        let mut tally = Tally::new("paths checksummed and compared", estimate, shown);
+        let contents = compare(fleet, &scripts, Listing::Digest, recheck_after, &mut tally).await?;
         comparison.absorb(contents);
     }
     Ok(comparison.report(env.name.clone(), synced_dir, args.checksum, fleet))
@@ -225,10 +237,12 @@ async fn compare(
     scripts: &BTreeMap<String, BTreeMap<Listing, String>>,
     kind: Listing,
     recheck_after: Duration,
+    tally: &mut Tally,
 ) -> Result<Comparison> {
     let names: Vec<String> = scripts.keys().cloned().collect();
     let mut candidates = Vec::new();
     let entries = walk(fleet, scripts, kind, |path, copies| {
+        tally.add(1);
         if let Some(drift) = tree::judge(path, copies) {
             candidates.push(Candidate {
                 path: path.to_vec(),
