@@ -232,7 +232,8 @@ async fn run<N: Node>(
 
 /// Waits until `pusher` has pushed to `joiner` successfully since its lsyncd
 /// (re)started in this run (its startup sync: everything it has), showing
-/// how many items the joiner holds meanwhile. False on timeout.
+/// how many items the joiner holds meanwhile. False on timeout; an error
+/// when `pusher` never started in this run.
 async fn wait_for_initial_copy<N: Node>(
     targets: &BTreeMap<String, Target<'_, N>>,
     learned: &Learned,
@@ -242,7 +243,12 @@ async fn wait_for_initial_copy<N: Node>(
 ) -> Result<bool> {
     let (Some(target), Some(since)) = (targets.get(pusher), learned.activated_at.get(pusher))
     else {
-        return Ok(true);
+        // It failed before it started: nobody sends this node a whole copy.
+        // The node is not recorded as installed, so the next run seeds it.
+        anyhow::bail!(
+            "{pusher}, which was to send this node everything it has, did not start; \
+             rerun to finish"
+        );
     };
     let name = &joiner.config.node;
     let script = remote::push_record(&target.config.install, &crate::desired::alias(name))?;

@@ -246,11 +246,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
     if !failures.is_empty() {
         return Err(Error::Preflight { failures });
     }
-    let established: BTreeSet<String> = members
-        .iter()
-        .filter(|(_, known)| known.established(&env.name))
-        .map(|(name, _)| name.clone())
-        .collect();
+    let established = mesh::established(&members, &env.name);
     plan::sequence_joins(&mut node_plans, &configs, &established);
     if purpose == Purpose::Repair {
         plan::restart_everywhere(&mut node_plans, &configs);

@@ -34,33 +34,47 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    /// Every code with the few words `--help` gives it; the README's table
-    /// says the same at length (a test holds the two together).
-    pub const ALL: [(ExitCode, &'static str); 11] = [
-        (ExitCode::Success, "ok"),
-        (ExitCode::Failure, "unexpected failure"),
-        (ExitCode::Usage, "usage"),
-        (
-            ExitCode::BadInput,
-            "bad input or a platform environment that is not running (nothing changed)",
-        ),
-        (ExitCode::Partial, "some nodes failed (rerun to finish)"),
-        (
-            ExitCode::Ssh,
-            "SSH refused (changed host key or authentication; nothing changed)",
-        ),
-        (ExitCode::Unhealthy, "unhealthy (status)"),
-        (ExitCode::Platform, "platform API failed"),
-        (ExitCode::Drift, "drift (verify)"),
-        (ExitCode::Locked, "locked by another run (nothing changed)"),
-        (ExitCode::Interrupted, "interrupted"),
+    /// Every code, in order; the README's table lists the same (a test holds
+    /// the two together).
+    pub const ALL: [ExitCode; 11] = [
+        ExitCode::Success,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::BadInput,
+        ExitCode::Partial,
+        ExitCode::Ssh,
+        ExitCode::Unhealthy,
+        ExitCode::Platform,
+        ExitCode::Drift,
+        ExitCode::Locked,
+        ExitCode::Interrupted,
     ];
+
+    /// The few words `--help` gives the code (a new code does not compile
+    /// without them).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "ok",
+            ExitCode::Failure => "unexpected failure",
+            ExitCode::Usage => "usage",
+            ExitCode::BadInput => {
+                "bad input or a platform environment that is not running (nothing changed)"
+            }
+            ExitCode::Partial => "some nodes failed (rerun to finish)",
+            ExitCode::Ssh => "SSH refused (changed host key or authentication; nothing changed)",
+            ExitCode::Unhealthy => "unhealthy (status)",
+            ExitCode::Platform => "platform API failed",
+            ExitCode::Drift => "drift (verify)",
+            ExitCode::Locked => "locked by another run (nothing changed)",
+            ExitCode::Interrupted => "interrupted",
+        }
+    }
 
     /// The `Exit codes:` paragraph of the global `--help`.
     pub fn help() -> String {
         let codes: Vec<String> = Self::ALL
             .iter()
-            .map(|(code, meaning)| format!("{} {meaning}", *code as i32))
+            .map(|code| format!("{} {}", *code as i32, code.meaning()))
             .collect();
         format!("Exit codes: {}.", codes.join(", "))
     }
@@ -418,14 +432,12 @@ mod tests {
             .take_while(|line| line.starts_with("| "))
             .map(|line| line[2..].split(' ').next().unwrap().parse().unwrap())
             .collect();
-        let known: Vec<i32> = ExitCode::ALL.iter().map(|(code, _)| *code as i32).collect();
+        let known: Vec<i32> = ExitCode::ALL.iter().map(|code| *code as i32).collect();
         assert_eq!(documented, known);
         let help = ExitCode::help();
-        for (code, meaning) in ExitCode::ALL {
-            assert!(
-                help.contains(&format!("{} {meaning}", code as i32)),
-                "{help}"
-            );
+        for code in ExitCode::ALL {
+            let said = format!("{} {}", code as i32, code.meaning());
+            assert!(help.contains(&said), "{help}");
         }
     }
 }

@@ -107,6 +107,40 @@ pub fn members<'a>(
         .collect()
 }
 
+/// The members already part of the installation of `env`, whose peers have
+/// what they have: installed for `env` and, when another installed member was
+/// read, listed as a member by one of them. A node its peers dropped (it was
+/// left out, stopped, while they went on) joins again: it missed what changed
+/// meanwhile, and gets a whole copy as a new node does.
+pub fn established(members: &BTreeMap<String, Known<'_>>, env: &str) -> BTreeSet<String> {
+    let installed: Vec<(&str, &crate::state::NodeState)> = members
+        .iter()
+        .filter_map(|(name, known)| match known {
+            Known::Probed(seen) => seen
+                .state
+                .as_ref()
+                .filter(|state| state.env == env)
+                .map(|state| (name.as_str(), state)),
+            Known::Recorded(_) => None,
+        })
+        .collect();
+    let listed = |name: &str| {
+        let mut others = installed
+            .iter()
+            .filter(|(other, _)| *other != name)
+            .peekable();
+        others.peek().is_none()
+            || others.any(|(_, state)| state.members.iter().any(|m| m.name == name))
+    };
+    members
+        .iter()
+        .filter(|(name, known)| {
+            known.established(env) && (matches!(known, Known::Recorded(_)) || listed(name))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// The peers of `config`'s node that the run does not act on (not in
 /// `acting`) and that were probed, but do not have the node as wanted: they
 /// do not push to it, or do not admit its sync key (from `keys`; a node that
@@ -263,6 +297,35 @@ mod tests {
             assert_eq!(wanted["n1"], before["n1"], "{topology}");
             assert_eq!(wanted["n2"], before["n2"], "{topology}");
         }
+    }
+
+    #[test]
+    fn a_node_its_peers_dropped_joins_again() {
+        let env = env(3);
+        let (two, three) = (configs(2, Topology::Mesh), configs(3, Topology::Mesh));
+        // all three installed together: all established
+        let probed: BTreeMap<String, Observed> = ["n1", "n2", "n3"]
+            .iter()
+            .map(|n| (n.to_string(), installed(&three[*n], &keys(3))))
+            .collect();
+        let known = members(&env.nodes, &env.nodes, &probed, "prod");
+        assert_eq!(established(&known, "prod").len(), 3);
+        // n1 and n2 went on without n3 (it was left out): n3 joins again
+        let mut probed = probed;
+        for n in ["n1", "n2"] {
+            probed.insert(n.to_string(), installed(&two[n], &keys(3)));
+        }
+        let known = members(&env.nodes, &env.nodes, &probed, "prod");
+        assert!(known["n3"].established("prod"));
+        assert_eq!(
+            established(&known, "prod").into_iter().collect::<Vec<_>>(),
+            ["n1", "n2"]
+        );
+        // a node installed alone is established
+        let alone: BTreeMap<String, Observed> =
+            [("n1".to_string(), installed(&two["n1"], &keys(2)))].into();
+        let known = members(&env.nodes[..1], &env.nodes[..1], &alone, "prod");
+        assert_eq!(established(&known, "prod").len(), 1);
     }
 
     #[test]

@@ -24,7 +24,11 @@ pub fn compact<S: AsRef<str>>(names: &[S]) -> String {
         if let Some((stem, start)) = numbered(first) {
             while let Some(next) = names.get(last + 1) {
                 match numbered(next.as_ref()) {
-                    Some((s, n)) if s == stem && n == start + (last + 1 - i) as u64 => last += 1,
+                    Some((s, n))
+                        if s == stem && Some(n) == start.checked_add((last + 1 - i) as u64) =>
+                    {
+                        last += 1
+                    }
                     _ => break,
                 }
             }

@@ -4,6 +4,7 @@
 
 use crate::node_set;
 use crate::plan::{NodePlan, Plan};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// The plan as the user asked to see it.
@@ -28,7 +29,9 @@ pub fn full(plan: &Plan) -> String {
             out.push_str(&item);
         }
     }
-    lines(&mut out, &skipped(plan));
+    for (node, what) in skipped(plan) {
+        let _ = writeln!(out, "{node}: {what}");
+    }
     out.push_str(&summary(plan));
     out.push('\n');
     out
@@ -48,14 +51,12 @@ pub fn grouped(plan: &Plan) -> String {
             .filter(|name| *name != node.node)
             .collect();
         let names = |list: &[String]| {
-            let mut list: Vec<&str> = list.iter().map(String::as_str).collect();
-            list.sort_unstable();
-            let mut all = others.clone();
-            all.sort_unstable();
-            if others.len() >= 3 && list == all {
+            let listed: BTreeSet<&str> = list.iter().map(String::as_str).collect();
+            let all: BTreeSet<&str> = others.iter().copied().collect();
+            if others.len() >= 3 && listed == all {
                 "every other node".to_string()
             } else {
-                node_set::compact(&list)
+                node_set::compact_set(list)
             }
         };
         for item in items(node, &names, false) {
@@ -88,12 +89,7 @@ pub fn grouped(plan: &Plan) -> String {
         .map(|node| (node.node.as_str(), "no changes"))
         .collect();
     lines(&mut out, &node_set::grouped(&unchanged));
-    let skipped = skipped(plan);
-    let pairs: Vec<(&str, &str)> = skipped
-        .iter()
-        .filter_map(|line| line.split_once(": "))
-        .collect();
-    lines(&mut out, &node_set::grouped(&pairs));
+    lines(&mut out, &node_set::grouped(&skipped(plan)));
     out.push_str(&summary(plan));
     out.push('\n');
     out
@@ -134,8 +130,9 @@ fn items(node: &NodePlan, names: &dyn Fn(&[String]) -> String, context: bool) ->
             let _ = action.describe(&mut item, names);
             item.push('\n');
             for line in action.details() {
-                let changed = (line.starts_with('+') && !line.starts_with("+++ "))
-                    || (line.starts_with('-') && !line.starts_with("--- "));
+                let header = (line.starts_with("--- ") && line.ends_with(" (on the node)"))
+                    || (line.starts_with("+++ ") && line.ends_with(" (wanted)"));
+                let changed = !header && (line.starts_with('+') || line.starts_with('-'));
                 if !context && !changed {
                     continue;
                 }
@@ -148,31 +145,28 @@ fn items(node: &NodePlan, names: &dyn Fn(&[String]) -> String, context: bool) ->
     items
 }
 
-/// `node: what happens to it` for the nodes the plan cannot change: those
+/// (node, what happens to it) for the nodes the plan cannot change: those
 /// unreachable, and those that left the environment.
-fn skipped(plan: &Plan) -> Vec<String> {
-    let unreachable = plan
-        .unreachable
-        .iter()
-        .map(|failure| format!("{}: skipped: {}", failure.node, failure.reason));
-    let departed = plan
-        .departed
-        .iter()
-        .map(|node| match (&node.reason, node.remove) {
+fn skipped(plan: &Plan) -> Vec<(&str, String)> {
+    let unreachable = plan.unreachable.iter().map(|failure| {
+        (
+            failure.node.as_str(),
+            format!("skipped: {}", failure.reason),
+        )
+    });
+    let departed = plan.departed.iter().map(|node| {
+        let what = match (&node.reason, node.remove) {
             (Some(reason), _) => format!(
-                "{}: left the environment; unreachable ({reason}): dropped from every peer \
-                 list, its own filesync files stay until it is cleaned by hand",
-                node.node
+                "left the environment; unreachable ({reason}): dropped from every peer \
+                 list, its own filesync files stay until it is cleaned by hand"
             ),
-            (None, true) => format!(
-                "{}: left the environment: remove filesync from it (its files stay)",
-                node.node
-            ),
-            (None, false) => format!(
-                "{}: left the environment; nothing left to remove",
-                node.node
-            ),
-        });
+            (None, true) => {
+                "left the environment: remove filesync from it (its files stay)".to_string()
+            }
+            (None, false) => "left the environment; nothing left to remove".to_string(),
+        };
+        (node.node.as_str(), what)
+    });
     unreachable.chain(departed).collect()
 }
 

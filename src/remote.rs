@@ -209,9 +209,8 @@ emit_file legacy_state "$LEGACY/{state}"
             r#"SYNC={dir}
 if [ -d "$SYNC" ]; then
   emit sync_dir yes
-  COUNTS=$(find "$SYNC" -xdev -mindepth 1 -printf '%y\n' 2>/dev/null | awk '$1 == "d" {{ d++; next }} {{ f++ }} END {{ print d + 1, f + 0 }}')
-  emit sync_dirs "${{COUNTS% *}}"
-  emit sync_files "${{COUNTS#* }}"
+  emit sync_dirs "$(find "$SYNC" -xdev -type d 2>/dev/null | wc -l)"
+  emit sync_files "$(find "$SYNC" -xdev ! -type d 2>/dev/null | wc -l)"
 else
   emit sync_dir no
 fi
@@ -521,12 +520,15 @@ pub fn full_startup_push(install: &InstallDir, peers: &[String]) -> Result<Strin
     Ok(format!("set -e\ntouch {}\n", words(&marks)?))
 }
 
-/// Starts, or restarts, lsyncd and prints the node's clock (Unix seconds) at that
-/// moment, to tell later pushes from earlier ones: alone on stdout (what lsyncd
+/// Starts, or restarts, lsyncd and prints the node's clock (Unix seconds) just
+/// before, to tell later pushes from earlier ones: alone on stdout (what lsyncd
 /// says as it starts goes to stderr).
 pub fn activate(install: &InstallDir, action: &str) -> Result<String> {
     let ctl = node_ctl(install, action)?;
-    Ok(format!("set -e\n{} >&2\ndate +%s\n", ctl.trim_end()))
+    Ok(format!(
+        "set -e\nSTARTED=$(date +%s)\n{} >&2\necho \"$STARTED\"\n",
+        ctl.trim_end()
+    ))
 }
 
 /// The record of the last push to the peer known as `alias`: `epoch exit-code`.

@@ -127,7 +127,7 @@ impl Source {
 }
 
 /// The environments of a source: those filesync can work on, and those it
-/// leaves out (`LeftOut::node` names the environment).
+/// leaves out (there `LeftOut::name` is the environment's name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
     pub usable: Vec<String>,

@@ -13,6 +13,7 @@ use crate::fleet::Fleet;
 use crate::node_set;
 use crate::probe;
 use crate::settings::SyncPath;
+use crate::untrusted;
 use crate::wizard;
 use std::collections::BTreeMap;
 
@@ -96,6 +97,7 @@ pub fn folder_warnings(
         }
     }
     for (kind, nodes) in mounted {
+        let kind = untrusted::printable(kind);
         warnings.push(format!(
             "{folder} is a mount point ({kind}) on {}: if that is storage the nodes share, \
              they need no sync",
@@ -106,10 +108,13 @@ pub fn folder_warnings(
         match facts {
             Ok(facts) if !facts.mounts_inside.is_empty() => warnings.push(format!(
                 "{node}: other filesystems are mounted inside {folder} and are not synced: {}",
-                facts.mounts_inside.join(", ")
+                untrusted::printable(&facts.mounts_inside.join(", "))
             )),
             Ok(_) => {}
-            Err(reason) => warnings.push(format!("{node}: could not look at {folder}: {reason}")),
+            Err(reason) => warnings.push(format!(
+                "{node}: could not look at {folder}: {}",
+                untrusted::printable(reason)
+            )),
         }
     }
     warnings

@@ -14,6 +14,21 @@ const MAX_USER_LEN: usize = 32;
 /// Linux's PATH_MAX.
 const MAX_PATH_LEN: usize = 4096;
 
+/// What a node or the platform said, for a terminal or a log: control
+/// characters (a line break, an escape sequence) written as escapes.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let shown: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
+}
+
 /// The login user a node reports (`id -un`), which every peer's ssh_config
 /// names: a POSIX user name, `[a-z_][a-z0-9_.-]*` with an optional final `$`,
 /// at most 32 characters.

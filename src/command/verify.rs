@@ -19,6 +19,7 @@ use crate::probe::Observed;
 use crate::progress::Tally;
 use crate::remote::{self, Listing};
 use crate::tree::{self, PathDrift, Record};
+use crate::untrusted;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -474,7 +475,7 @@ fn render(report: &Report) -> String {
             report.in_flight.len()
         ));
         for path in report.in_flight.iter().take(SHOWN) {
-            out.push_str(&format!("  {}\n", printable(path)));
+            out.push_str(&format!("  {}\n", untrusted::printable(path)));
         }
     }
     if let Some(before) = report.repaired_from {
@@ -503,24 +504,10 @@ fn readable(field: &str, value: &str) -> String {
     }
 }
 
-/// A path with control characters (a newline in a file name) made visible.
-fn printable(path: &str) -> String {
-    path.chars()
-        .flat_map(|c| {
-            let shown: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            shown
-        })
-        .collect()
-}
-
 /// One drifting path, a line per way it differs.
 fn describe(drift: &PathDrift) -> String {
     let mut out = String::new();
-    let path = printable(&drift.path);
+    let path = untrusted::printable(&drift.path);
     if !drift.missing_on.is_empty() {
         out.push_str(&format!(
             "  missing on {}: {path}\n",
@@ -597,7 +584,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("  missing on n3: z\n"), "{text}");
-        assert_eq!(printable("a\nb"), "a\\nb");
+        assert_eq!(untrusted::printable("a\nb"), "a\\nb");
         assert_eq!(readable("mtime", "0"), "1970-01-01T00:00:00Z");
         assert!(text.contains("In flight (changed while verify ran; not drift): 1\n  b\n"));
         assert!(!text.contains("Identical"));

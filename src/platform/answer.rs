@@ -8,7 +8,7 @@ use super::{answer_error, Kind};
 use crate::error::Result;
 use crate::inventory::{self, LeftOut};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The status code the platform gives an environment (`env.status`) or a node
@@ -96,6 +96,7 @@ pub fn check_result(method: &str, value: Value) -> Result<Value> {
     } else {
         Kind::Refused
     };
+    let text = crate::untrusted::printable(text);
     Err(kind.error(format!("{method}: the platform answered {code}: {text}")))
 }
 
@@ -184,15 +185,30 @@ pub fn env_info(value: &Value, node_group: &str) -> Result<EnvInfo> {
         .filter(|node| node.get("nodeGroup").and_then(Value::as_str) == Some(node_group));
     for (index, node) in in_group.enumerate() {
         match platform_node(node, index, node_group) {
-            Ok(found) if info.nodes.iter().any(|other| other.id == found.id) => {
-                info.left_out.push(LeftOut {
-                    name: found.name(),
-                    reason: "the answer lists this node id twice; only its first entry is used"
-                        .into(),
-                })
-            }
             Ok(found) => info.nodes.push(found),
             Err(left_out) => info.left_out.push(left_out),
+        }
+    }
+    // An id listed twice: which entry says the truth is unknown, so neither
+    // is used (one could send its peers to another node's address).
+    let mut ids: BTreeMap<u64, usize> = BTreeMap::new();
+    for node in &info.nodes {
+        *ids.entry(node.id).or_default() += 1;
+    }
+    let (twice, once): (Vec<PlatformNode>, Vec<PlatformNode>) = std::mem::take(&mut info.nodes)
+        .into_iter()
+        .partition(|node| ids[&node.id] > 1);
+    info.nodes = once;
+    let mut named = BTreeSet::new();
+    for node in twice {
+        if named.insert(node.id) {
+            info.left_out.push(LeftOut {
+                name: node.name(),
+                reason: "the answer lists this node id more than once, with different \
+                         entries or not: filesync uses none of them; check the node in the \
+                         platform's dashboard"
+                    .into(),
+            });
         }
     }
     Ok(info)

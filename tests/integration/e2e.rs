@@ -128,7 +128,20 @@ fn plan_after_a_node_joins_the_inventory_shows_the_difference_and_changes_nothin
     install(&cluster);
     assert!(cluster.testbed(&["add"]).status.success());
 
+    // grouped: what n1 and n2 both do is said once
     let (code, stdout, stderr) = cluster.run(&["plan", "--env", &cluster.name]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("\nn1, n2:\n  - update etc/lsyncd.conf\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\nn3:\n  - create /var/lib/filesync/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nPlan: "), "{stdout}");
+    // --verbose: node by node
+    let (code, stdout, stderr) = cluster.run(&["plan", "--verbose", "--env", &cluster.name]);
     assert_eq!(code, 0, "{stderr}");
     let section = |node: &str| {
         let start = stdout

@@ -680,4 +680,13 @@ fn the_scale_hook_reconciles_from_the_platform_and_stopped_or_malformed_nodes_ar
         everywhere(&cluster, &["n1", "n3"], "two.txt", Some("two\n")),
         "{log}"
     );
+
+    // node102 runs again: it joins again and gets what it missed.
+    *answer.lock().unwrap() = cluster_env_info(&env, &ips, &[1, 1, 1]);
+    let (success, log) = scale_hook(&cluster, &api);
+    assert!(success, "{log}");
+    assert!(
+        everywhere(&cluster, &["n2"], "two.txt", Some("two\n")),
+        "what changed while node102 was left out did not reach it\n{log}"
+    );
 }

@@ -20,13 +20,11 @@ pub fn full(statuses: &[NodeStatus], now: u64) -> String {
     let mut out = String::new();
     for status in statuses {
         let lsyncd = match &status.lsyncd {
-            Some(Lsyncd::Running(pid)) => format!("lsyncd running (pid {pid})"),
             Some(Lsyncd::Idle) => "no peers yet: nothing to push (lsyncd starts with the first \
                                    peer)"
                 .to_string(),
-            Some(_) => "lsyncd STOPPED".to_string(),
-            None if status.installed => "lsyncd unknown".to_string(),
-            None => "not installed".to_string(),
+            Some(_) => format!("lsyncd {}", lsyncd_cell(status)),
+            None => lsyncd_cell(status),
         };
         let health = if status.healthy { "ok" } else { "UNHEALTHY" };
         out.push_str(&format!("{}: {health}, {lsyncd}", status.node));
