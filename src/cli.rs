@@ -177,10 +177,12 @@ pub struct SettingsArgs {
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
 
-    /// Mode two: a node of the other environment, HOST[:PORT]: where this
-    /// environment pushes (its rsync daemon port, default 7755; this side's daemon
-    /// listens on the same port).
-    #[arg(long, value_name = "HOST[:PORT]")]
+    /// Mode two: a node of the other environment, HOST[:PORT], or several,
+    /// separated by commas: where this environment pushes (their rsync daemon
+    /// port, default 7755; this side's daemons listen on the same port). Each
+    /// node starts at another of them and goes on to the next while one cannot
+    /// be reached.
+    #[arg(long, value_name = "HOST[:PORT],...")]
     pub peer: Option<String>,
 
     /// Mode two: the other environment, when it is in the inventory too: installs

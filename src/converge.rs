@@ -604,6 +604,7 @@ mod tests {
     fn link(allow: &[&str]) -> PeerLink {
         PeerLink {
             peer: parse_peer("10.2.0.11").unwrap(),
+            others: vec![],
             allow: allow.iter().map(|a| a.to_string()).collect(),
             peer_env: None,
         }

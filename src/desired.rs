@@ -94,9 +94,13 @@ pub struct NodeConfig {
 /// rsync daemon, and runs a daemon that receives what the other environment pushes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkConfig {
-    /// `rsync://filesync@host:port/module/`: where this node pushes.
+    /// `rsync://filesync@host:port/module/`: the link's target in lsyncd
+    /// (the first peer's URL, the same on every node).
     pub url: String,
-    /// The peer, `host:port`, for people.
+    /// The URLs of the other environment's nodes in the order this node
+    /// pushes to them: the first that can be reached takes the push.
+    pub push_to: Vec<String>,
+    /// The peers, `host:port, ...`, for people.
     pub peer: String,
     /// The daemon module (the same on both sides).
     pub module: String,
@@ -148,7 +152,8 @@ pub fn node_configs(
 
     members
         .iter()
-        .map(|node| {
+        .enumerate()
+        .map(|(index, node)| {
             let own = &facts[&node.name];
             let push_targets = targets[&node.name]
                 .iter()
@@ -183,7 +188,12 @@ pub fn node_configs(
                 members: records.clone(),
                 link: settings.link.as_ref().map(|link| LinkConfig {
                     url: link.url(&settings.path),
-                    peer: link.peer.to_string(),
+                    push_to: link
+                        .push_order(index)
+                        .into_iter()
+                        .map(|peer| crate::peer_link::daemon_url(peer, &settings.path))
+                        .collect(),
+                    peer: link.describe(),
                     module: crate::peer_link::module(&settings.path),
                     port: link.peer.port,
                     allow: link.allow.clone(),

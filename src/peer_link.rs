@@ -32,6 +32,10 @@ pub struct PeerLink {
     /// The node of the other environment that receives this environment's
     /// changes; its rsync daemon listens on `peer.port`, and so does this side's.
     pub peer: PeerAddress,
+    /// The other environment's other nodes (same port): when a node cannot
+    /// reach the one it pushes to, it pushes to the next (`push_order`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<PeerAddress>,
     /// Addresses or CIDR blocks allowed to push to this environment's daemons;
     /// empty: any address (only the password protects the daemon).
     #[serde(default, deserialize_with = "crate::untrusted::allow_entries")]
@@ -48,17 +52,37 @@ pub struct PeerLink {
 impl PeerLink {
     /// The rsync daemon URL this environment pushes to, with the auth user.
     pub fn url(&self, path: &SyncPath) -> String {
-        let host = if self.peer.host.contains(':') {
-            format!("[{}]", self.peer.host)
-        } else {
-            self.peer.host.clone()
-        };
-        format!(
-            "rsync://{AUTH_USER}@{host}:{}/{}/",
-            self.peer.port,
-            module(path)
-        )
+        daemon_url(&self.peer, path)
     }
+
+    /// Every node of the other environment it knows, in the order the
+    /// `index`th node of this environment tries them: each node starts at
+    /// another one (the pushes are spread over them) and goes on to the next
+    /// while one cannot be reached.
+    pub fn push_order(&self, index: usize) -> Vec<&PeerAddress> {
+        let all: Vec<&PeerAddress> = std::iter::once(&self.peer).chain(&self.others).collect();
+        let start = index % all.len();
+        all[start..].iter().chain(&all[..start]).copied().collect()
+    }
+
+    /// The peers for people: `10.0.2.11:7755` (`, then 10.0.2.12:7755, ...`).
+    pub fn describe(&self) -> String {
+        let mut text = self.peer.to_string();
+        for other in &self.others {
+            text.push_str(&format!(", {other}"));
+        }
+        text
+    }
+}
+
+/// The rsync daemon URL of `peer` for the module of `path`, with the auth user.
+pub fn daemon_url(peer: &PeerAddress, path: &SyncPath) -> String {
+    let host = if peer.host.contains(':') {
+        format!("[{}]", peer.host)
+    } else {
+        peer.host.clone()
+    };
+    format!("rsync://{AUTH_USER}@{host}:{}/{}/", peer.port, module(path))
 }
 
 /// The daemon module of an installation: named after the synced path, which
@@ -79,9 +103,36 @@ fn invalid(setting: &str, reason: String, hint: &str) -> Error {
     }
 }
 
-const PEER_HINT: &str = "--peer takes the IP address or host name of one node of the other \
-                         environment, optionally with the rsync daemon port: --peer 10.0.2.11 or \
-                         --peer 10.0.2.11:7755";
+const PEER_HINT: &str = "--peer takes the IP address or host name of a node of the other \
+                         environment, optionally with the rsync daemon port, or several, \
+                         separated by commas: --peer 10.0.2.11, --peer 10.0.2.11:7755 or \
+                         --peer 10.0.2.11,10.0.2.12";
+
+/// Parses `--peer`: one node of the other environment or several, separated
+/// by commas (`HOST[:PORT],...`, all on the same port). The first is where
+/// pushes go; the others take over while it cannot be reached.
+pub fn parse_peers(raw: &str) -> Result<(PeerAddress, Vec<PeerAddress>)> {
+    let mut peers = raw.split(',').map(parse_peer);
+    let first = peers.next().expect("split gives one part at least")?;
+    let mut others: Vec<PeerAddress> = Vec::new();
+    for peer in peers {
+        let peer = peer?;
+        if peer.port != first.port {
+            return Err(invalid(
+                "--peer",
+                format!(
+                    "{peer} and {first} differ in port: the daemons of both environments \
+                         listen on one port"
+                ),
+                PEER_HINT,
+            ));
+        }
+        if peer != first && !others.contains(&peer) {
+            others.push(peer);
+        }
+    }
+    Ok((first, others))
+}
 
 /// Parses `HOST[:PORT]` (`[v6addr]:port` for IPv6); the port defaults to 7755.
 /// The host is an IP address or a syntactically valid host name.
@@ -228,6 +279,7 @@ mod tests {
         assert!(module(&a).starts_with("filesync-") && module(&a).len() == 21);
         let link = PeerLink {
             peer: parse_peer("[fd00::2]").unwrap(),
+            others: vec![],
             allow: vec![],
             peer_env: None,
         };
@@ -235,6 +287,45 @@ mod tests {
             link.url(&a),
             format!("rsync://filesync@[fd00::2]:7755/{}/", module(&a))
         );
+    }
+
+    #[test]
+    fn several_peers_are_tried_in_turn_from_a_different_one_per_node() {
+        let (peer, others) = parse_peers("10.2.0.11,10.2.0.12:7755, 10.2.0.13").unwrap();
+        let link = PeerLink {
+            peer,
+            others,
+            allow: vec![],
+            peer_env: None,
+        };
+        let order = |index| -> Vec<String> {
+            link.push_order(index)
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        };
+        assert_eq!(
+            order(0),
+            ["10.2.0.11:7755", "10.2.0.12:7755", "10.2.0.13:7755"]
+        );
+        assert_eq!(
+            order(1),
+            ["10.2.0.12:7755", "10.2.0.13:7755", "10.2.0.11:7755"]
+        );
+        assert_eq!(
+            order(5),
+            ["10.2.0.13:7755", "10.2.0.11:7755", "10.2.0.12:7755"]
+        );
+        assert_eq!(
+            link.describe(),
+            "10.2.0.11:7755, 10.2.0.12:7755, 10.2.0.13:7755"
+        );
+        // the same peer twice is one
+        assert_eq!(parse_peers("a.example,a.example").unwrap().1, []);
+        for bad in ["10.2.0.11,10.2.0.12:8000", "10.2.0.11,", "10.2.0.11,-x"] {
+            let err = parse_peers(bad).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput, "{bad}");
+        }
     }
 
     #[test]

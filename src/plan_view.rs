@@ -108,11 +108,19 @@ fn header(plan: &Plan) -> String {
         } else {
             link.allow.join(", ")
         };
+        let peers = if link.others.is_empty() {
+            format!("{}", link.peer)
+        } else {
+            format!(
+                "one of {} (each node starts at another, and goes on to the next while one \
+                 cannot be reached)",
+                link.describe()
+            )
+        };
         let _ = writeln!(
             out,
-            "Two environments: every node also pushes to the rsync daemon of {} (port {}); \
-             this environment's daemons accept pushes from {allow}",
-            link.peer, link.peer.port
+            "Two environments: every node also pushes to the rsync daemon of {peers}; this \
+             environment's daemons accept pushes from {allow}"
         );
     }
     out

@@ -416,6 +416,7 @@ pub(crate) mod tests {
         let mut settings = settings(path, Topology::Mesh);
         settings.link = Some(crate::peer_link::PeerLink {
             peer: crate::peer_link::parse_peer("10.2.0.11").unwrap(),
+            others: vec![crate::peer_link::parse_peer("10.2.0.12").unwrap()],
             allow: allow.iter().map(|a| a.to_string()).collect(),
             peer_env: None,
         });
@@ -445,6 +446,8 @@ pub(crate) mod tests {
         assert!(lsyncd.contains(&pass), "{pass}");
         let ctl = file(&files, layout::NODE_CTL);
         insta::assert_snapshot!("linked_node-ctl", ctl);
+        // the link's pushes go on to the next node of the other environment
+        insta::assert_snapshot!("linked_rsync-push", file(&files, layout::PUSH_SCRIPT));
         assert!(ctl.contains("rsync --daemon --config=\"$INSTALL/etc/rsyncd.conf\" 9>&-"));
     }
 

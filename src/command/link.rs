@@ -63,10 +63,10 @@ pub async fn links(
         });
     }
     let own_ips = node_ips(&env.nodes).await;
-    let peer = match (&args.peer, &other_env) {
-        (Some(raw), _) => peer_link::parse_peer(raw)?,
-        (None, Some(other)) => first_node(other)?,
-        (None, None) if ask => wizard::peer()?,
+    let (peer, others) = match (&args.peer, &other_env) {
+        (Some(raw), _) => peer_link::parse_peers(raw)?,
+        (None, Some(other)) => all_nodes(other)?,
+        (None, None) if ask => (wizard::peer()?, Vec::new()),
         (None, None) => {
             return Err(Error::MissingSetting {
                 what: "the other environment's node (mode two)".into(),
@@ -76,10 +76,12 @@ pub async fn links(
             })
         }
     };
-    let peer_ips = resolve(&peer.host, peer.port)
-        .await
-        .map_err(|reason| peer_link::unresolvable(&peer.host, &reason))?;
-    peer_link::check_not_own_node(&peer.to_string(), &peer_ips, &own_ips)?;
+    for peer in std::iter::once(&peer).chain(&others) {
+        let peer_ips = resolve(&peer.host, peer.port)
+            .await
+            .map_err(|reason| peer_link::unresolvable(&peer.host, &reason))?;
+        peer_link::check_not_own_node(&peer.to_string(), &peer_ips, &own_ips)?;
+    }
 
     let other = match other_env {
         Some(other) => {
@@ -92,11 +94,14 @@ pub async fn links(
             for ip in own_ips.iter().flat_map(|(_, ips)| ips) {
                 push_unique(&mut back_allow, ip.to_string());
             }
+            let (first, rest) = all_nodes(env)?;
+            let on_port = |address: PeerAddress| PeerAddress {
+                host: address.host,
+                port: peer.port,
+            };
             let back = PeerLink {
-                peer: PeerAddress {
-                    host: first_node(env)?.host,
-                    port: peer.port,
-                },
+                peer: on_port(first),
+                others: rest.into_iter().map(on_port).collect(),
                 allow: back_allow,
                 peer_env: Some(env.name.clone()),
             };
@@ -106,6 +111,7 @@ pub async fn links(
     };
     let own = PeerLink {
         peer,
+        others,
         allow,
         peer_env: other.as_ref().map(|(other, _)| other.name.clone()),
     };
@@ -195,16 +201,18 @@ fn push_unique(list: &mut Vec<String>, value: String) {
     }
 }
 
-/// The node of an environment the other one pushes to: its first node.
-fn first_node(env: &Environment) -> Result<PeerAddress> {
-    let node = env.nodes.first().ok_or_else(|| Error::NoNodes {
+/// The nodes of an environment the other one pushes to: the first, and the
+/// others that take over while it cannot be reached.
+fn all_nodes(env: &Environment) -> Result<(PeerAddress, Vec<PeerAddress>)> {
+    let mut nodes = env.nodes.iter().map(|node| PeerAddress {
+        host: node.address.host.clone(),
+        port: peer_link::DEFAULT_PORT,
+    });
+    let first = nodes.next().ok_or_else(|| Error::NoNodes {
         env: env.name.clone(),
         left_out: env.left_out.clone(),
     })?;
-    Ok(PeerAddress {
-        host: node.address.host.clone(),
-        port: peer_link::DEFAULT_PORT,
-    })
+    Ok((first, nodes.collect()))
 }
 
 /// The addresses each node's address resolves to (unresolvable: none).

@@ -36,7 +36,16 @@ fn password_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// `install --mode two` of `cluster` pointing at node n1 of `peer`.
 fn install_linked(cluster: &Cluster, peer: &Cluster, password: &Path) -> (i32, String, String) {
-    let peer_ip = ip(peer, "n1");
+    install_linked_to(cluster, peer, &ip(peer, "n1"), password)
+}
+
+/// `install --mode two` of `cluster` pointing at `peer_ip` (`--peer`) of `peer`.
+fn install_linked_to(
+    cluster: &Cluster,
+    peer: &Cluster,
+    peer_ip: &str,
+    password: &Path,
+) -> (i32, String, String) {
     let allow = subnet(peer);
     cluster.run(&[
         "install",
@@ -50,7 +59,7 @@ fn install_linked(cluster: &Cluster, peer: &Cluster, password: &Path) -> (i32, S
         "--mode",
         "two",
         "--peer",
-        &peer_ip,
+        peer_ip,
         "--password-file",
         password.to_str().unwrap(),
         "--allow",
@@ -95,6 +104,38 @@ fn non_secret_text(cluster: &Cluster, node: &str) -> String {
             installation()
         ),
     )
+}
+
+#[test]
+fn with_the_node_it_pushes_to_down_a_change_crosses_to_another_node_of_the_other_environment() {
+    let Some((a, b)) = Cluster::up_pair(("tfa", 182), ("tfb", 183), 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pass = password_file(dir.path(), "pass", PASSWORD);
+    for (cluster, peer) in [(&a, &b), (&b, &a)] {
+        let peers = format!("{},{}", ip(peer, "n1"), ip(peer, "n2"));
+        let (code, out, err) = install_linked_to(cluster, peer, &peers, &pass);
+        assert_eq!(code, 0, "install {}:\n{out}\n{err}", cluster.name);
+        assert!(out.contains("one of "), "{out}");
+    }
+    a.exec("n1", &format!("echo up >{W}/while-up.txt"));
+    assert!(on_all(&[&a, &b], "while-up.txt", "up\n"));
+
+    // tfb's n1 is down: tfa's n1, which pushes to it first, goes on to tfb's
+    // n2 (after --contimeout, 10 s); tfa's n2 pushes there first anyway.
+    assert!(b.testbed(&["link", "n1", "down"]).status.success());
+    let started = std::time::Instant::now();
+    a.exec("n1", &format!("echo down >{W}/while-down.txt"));
+    let crossed = eventually(CROSS, || {
+        content(&b.synced("n2").join("while-down.txt")).as_deref() == Some("down\n")
+    });
+    let took = started.elapsed();
+    assert!(b.testbed(&["link", "n1", "up"]).status.success());
+    assert!(crossed, "nothing crossed while tfb's n1 was down");
+    eprintln!("crossed with the first peer down in {took:.1?}");
+    // back up, tfb's n1 gets it from its own environment
+    assert!(on_all(&[&a, &b], "while-down.txt", "down\n"));
 }
 
 #[test]
