@@ -46,7 +46,7 @@ pub async fn links(
                 .into(),
         });
     }
-    let mut allow = args
+    let allow = args
         .allow
         .iter()
         .flatten()
@@ -62,11 +62,32 @@ pub async fn links(
             hint: "--peer-env names the other environment of the inventory".into(),
         });
     }
+    let given = args
+        .peer
+        .as_deref()
+        .map(peer_link::parse_peers)
+        .transpose()?;
+    let given = match (given, &other_env) {
+        (None, None) if ask => Some((wizard::peer()?, Vec::new())),
+        (given, _) => given,
+    };
+    pair(env, other_env, given, allow).await
+}
+
+/// The links of `env` and, when it is in the source too, of `other_env` back:
+/// this side pushes to `given` peers (default: every node of `other_env`) and
+/// admits `allow` and the other environment's nodes. Also what `reconcile`
+/// runs to make both sides follow their current nodes.
+pub async fn pair(
+    env: &Environment,
+    other_env: Option<Environment>,
+    given: Option<(PeerAddress, Vec<PeerAddress>)>,
+    mut allow: Vec<String>,
+) -> Result<Links> {
     let own_ips = node_ips(&env.nodes).await;
-    let (peer, others) = match (&args.peer, &other_env) {
-        (Some(raw), _) => peer_link::parse_peers(raw)?,
+    let (peer, others) = match (given, &other_env) {
+        (Some(given), _) => given,
         (None, Some(other)) => all_nodes(other)?,
-        (None, None) if ask => (wizard::peer()?, Vec::new()),
         (None, None) => {
             return Err(Error::MissingSetting {
                 what: "the other environment's node (mode two)".into(),

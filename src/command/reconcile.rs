@@ -1,27 +1,107 @@
 //! `filesync reconcile`: the environment's current nodes (from the topology
 //! source) against what is installed on them, through the same plan and apply
-//! as install; the settings come from the installed state.
+//! as install; the settings come from the installed state. When the
+//! environment is linked to another one of the same source (`--peer-env`),
+//! both sides' links follow their current nodes: the peers each side pushes
+//! to and the addresses its daemons admit.
 
 use crate::cli::{Global, ReconcileArgs};
-use crate::command;
-use crate::converge::{self, Flags, Intent, Purpose, Request};
-use crate::error::Result;
+use crate::command::{self, link, link::Links};
+use crate::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
+use crate::error::{Error, Result};
+use crate::fleet::Fleet;
 use crate::inventory::Environment;
+use crate::layout::InstallDir;
+use crate::peer_link::PeerLink;
 use crate::ssh;
 
-/// Reconciles `env` with its current nodes (also used by `watch`).
+/// Reconciles `env` with its current nodes (also used by `watch`), and the
+/// other environment of its link when the source has it.
 pub async fn reconcile(global: &Global, env: &Environment, intent: Intent) -> Result<()> {
+    let links = match linked_to(global, env).await {
+        Ok(links) => links,
+        Err((other, err)) => {
+            eprintln!(
+                "warning: environment {}: the link to {other} is kept as installed, not made to \
+                 follow the nodes: {err}",
+                env.name
+            );
+            None
+        }
+    };
+    let Some(links) = links else {
+        return converge_one(global, env, LinkChoice::Keep, intent).await;
+    };
+    let mut result = converge_one(global, env, LinkChoice::Set(links.own), intent).await;
+    if let (Some((other, back)), Ok(()) | Err(Error::Partial { .. })) = (links.other, &result) {
+        let other_result = match converge_one(global, &other, LinkChoice::Set(back), intent).await {
+            Err(Error::NotInstalled { env: other }) => {
+                eprintln!(
+                    "warning: environment {}: the other environment of its link, {other}, is \
+                     not installed: its side was left as it is",
+                    env.name
+                );
+                Ok(())
+            }
+            other_result => other_result,
+        };
+        result = result.and(other_result);
+    }
+    result
+}
+
+/// When `env` is linked to an environment of the same source (`--peer-env`),
+/// both links as their current nodes make them; else none. The error names
+/// the other environment.
+async fn linked_to(
+    global: &Global,
+    env: &Environment,
+) -> std::result::Result<Option<Links>, (String, Error)> {
+    let Some(name) = installed_link(global, env)
+        .await
+        .and_then(|link| link.peer_env)
+    else {
+        return Ok(None);
+    };
+    let with = |err| (name.clone(), err);
+    let source = command::source(global).map_err(with)?;
+    let other = source.environment(&name).await.map_err(with)?;
+    let links = link::pair(env, Some(other), None, Vec::new())
+        .await
+        .map_err(with)?;
+    Ok(Some(links))
+}
+
+async fn converge_one(
+    global: &Global,
+    env: &Environment,
+    link: LinkChoice,
+    intent: Intent,
+) -> Result<()> {
     let nodes = env.select(None)?;
     let request = Request {
         env,
         nodes: &nodes,
-        flags: Flags::default(),
+        flags: Flags {
+            link,
+            ..Flags::default()
+        },
         ask: false,
         intent,
         purpose: Purpose::Reconcile,
         password: None,
     };
     converge::converge(global, request).await
+}
+
+/// The link installed on `env`'s nodes (the first node that can say).
+async fn installed_link(global: &Global, env: &Environment) -> Option<PeerLink> {
+    let nodes = env.select(None).ok()?;
+    let fleet = Fleet::connect_for(global, &nodes).await.ok()?;
+    let install = InstallDir::under_webroot(&env.webroot);
+    let settings = converge::installed_settings(&fleet, &install).await;
+    fleet.close().await;
+    settings?.link
 }
 
 pub async fn run(global: &Global, args: &ReconcileArgs) -> Result<()> {

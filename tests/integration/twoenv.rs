@@ -550,18 +550,21 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     assert!(!err.contains("Generated the password"), "{err}");
     assert_eq!(out.matches("No changes.").count(), 2, "{out}");
 
-    // A node joins tec: reconcile gives it the installed link and password; the
-    // other side admits its address once `install --peer-env` runs again.
+    // A node joins tec: reconcile of tec gives it the installed link and
+    // password, and the other side follows: ted's daemons admit it and ted's
+    // nodes may push to it.
     assert!(a.testbed(&["add"]).status.success());
     merged(&a, &b, dir.path());
     let (code, out, err) = run(&["reconcile", "--env", "tec"], None);
     assert_eq!(code, 0, "{out}\n{err}");
     let pass = a.exec("n3", &format!("cat {}/etc/rsyncd.pass", installation()));
     assert_eq!(pass.trim(), generated);
-    let (code, out, err) = run(&again, None);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let conf = b.exec("n1", &format!("cat {}/etc/rsyncd.conf", installation()));
-    assert!(conf.contains(&ip(&a, "n3")), "{conf}");
+    for node in NODES {
+        let conf = b.exec(node, &format!("cat {}/etc/rsyncd.conf", installation()));
+        assert!(conf.contains(&ip(&a, "n3")), "{conf}");
+        let push = b.exec(node, &format!("cat {}/bin/rsync-push", installation()));
+        assert!(push.contains(&format!("@{}:", ip(&a, "n3"))), "{push}");
+    }
     a.exec("n3", &format!("echo joined >{W}/from-tec-n3.txt"));
     b.exec("n2", &format!("echo to-all >{W}/to-tec-n3.txt"));
     assert!(on_all(&[&b], "from-tec-n3.txt", "joined\n"));
