@@ -208,17 +208,11 @@ async fn run<N: Node>(
             return Ok(Some(clock));
         }
         Action::StartAfterInitialCopy { from } => {
-            for pusher in from {
-                let copied =
-                    wait_for_initial_copy(targets, learned, pusher, target, progress).await?;
-                if !copied {
-                    progress.step(
-                        &config.node,
-                        &format!(
-                            "{pusher} did not finish its initial copy in time; starting anyway"
-                        ),
-                    );
-                }
+            if !wait_for_initial_copy(targets, learned, from, target, progress).await? {
+                progress.step(
+                    &config.node,
+                    &format!("{from} did not finish its initial copy in time; starting anyway"),
+                );
             }
             (remote::node_ctl(install, "start")?, None)
         }

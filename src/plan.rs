@@ -85,10 +85,11 @@ pub enum Action {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         link: bool,
     },
-    /// A node joining an installation starts pushing only once the installed
-    /// nodes `from` have sent it what they have (or a timeout passed).
+    /// A node joining an installation starts pushing only once its seeder,
+    /// the installed node `from`, has sent it everything it has (or a timeout
+    /// passed).
     StartAfterInitialCopy {
-        from: Vec<String>,
+        from: String,
     },
     RestartLsyncd,
     WriteState {
@@ -226,12 +227,7 @@ impl Action {
                 write!(f, "startup push of everything this node has to {peers}")
             }
             Action::StartAfterInitialCopy { from } => {
-                let what = if from.len() == 1 {
-                    "it has"
-                } else {
-                    "they have"
-                };
-                write!(f, "start lsyncd once {} sent what {what}", names(from))
+                write!(f, "start lsyncd once {from} sent what it has")
             }
             Action::RestartLsyncd => {
                 f.write_str("start lsyncd again (it rescans the synced directory)")
@@ -662,7 +658,7 @@ pub fn sequence_joins(
             for action in node_plan.actions.iter_mut() {
                 if *action == Action::StartLsyncd {
                     *action = Action::StartAfterInitialCopy {
-                        from: vec![seeder.clone()],
+                        from: seeder.clone(),
                     };
                 }
             }
@@ -977,9 +973,9 @@ pub(crate) mod tests {
         let plans = joined(2, 3);
         assert!(plans[0].actions.contains(&Action::RestartLsyncd));
         // one seeder sends everything; the other restarts as usual
-        assert!(plans[2].actions.contains(&Action::StartAfterInitialCopy {
-            from: vec!["n1".into()]
-        }));
+        assert!(plans[2]
+            .actions
+            .contains(&Action::StartAfterInitialCopy { from: "n1".into() }));
         let full = |plan: &NodePlan| {
             plan.actions
                 .iter()
@@ -1032,8 +1028,8 @@ pub(crate) mod tests {
                 _ => None,
             })
         };
-        assert_eq!(waits(&plans[3]), Some(vec!["n1".to_string()]));
-        assert_eq!(waits(&plans[4]), Some(vec!["n2".to_string()]));
+        assert_eq!(waits(&plans[3]), Some("n1".to_string()));
+        assert_eq!(waits(&plans[4]), Some("n2".to_string()));
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn header(plan: &Plan) -> String {
             link.allow.join(", ")
         };
         let peers = if link.others.is_empty() {
-            format!("{}", link.peer)
+            link.describe()
         } else {
             format!(
                 "one of {} (each node starts at another, and goes on to the next while one \

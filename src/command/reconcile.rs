@@ -94,14 +94,21 @@ async fn converge_one(
     converge::converge(global, request).await
 }
 
-/// The link installed on `env`'s nodes (the first node that can say).
+/// The link installed on `env`'s nodes, from the first node that has
+/// filesync's state (one SSH connection at a time: usually one in all).
 async fn installed_link(global: &Global, env: &Environment) -> Option<PeerLink> {
-    let nodes = env.select(None).ok()?;
-    let fleet = Fleet::connect_for(global, &nodes).await.ok()?;
     let install = InstallDir::under_webroot(&env.webroot);
-    let settings = converge::installed_settings(&fleet, &install).await;
-    fleet.close().await;
-    settings?.link
+    for node in env.select(None).ok()? {
+        let Ok(fleet) = Fleet::connect_for(global, std::slice::from_ref(&node)).await else {
+            continue;
+        };
+        let settings = converge::installed_settings(&fleet, &install).await;
+        fleet.close().await;
+        if let Some(settings) = settings {
+            return settings.link;
+        }
+    }
+    None
 }
 
 pub async fn run(global: &Global, args: &ReconcileArgs) -> Result<()> {
