@@ -141,6 +141,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Remove file sync from the nodes of an environment (synced files stay).
     Uninstall(EnvArgs),
+    /// Print this environment's public keys for the other environment's
+    /// `install --peer-keys` (two environments over SSH, not in one inventory).
+    ExportKeys(ExportKeysArgs),
     /// What sync replaced or deleted on each node, kept for --trash-days: list
     /// it, or put a kept copy back.
     Trash(TrashArgs),
@@ -186,12 +189,21 @@ pub struct SettingsArgs {
     pub peer: Option<String>,
 
     /// Mode two: the other environment, when it is in the inventory too: installs
-    /// both sides in one run, each daemon accepting only the other's nodes.
+    /// both sides in one run, each accepting only the other's nodes (over SSH
+    /// by default: the keys are exchanged by filesync).
     #[arg(long, value_name = "NAME", conflicts_with = "peer")]
     pub peer_env: Option<String>,
 
-    /// Mode two: how changes travel to the other environment (only `daemon` is
-    /// available yet: the rsync daemon protocol, not encrypted).
+    /// Mode two over SSH when the other environment is not in this inventory:
+    /// the file `filesync export-keys` printed for it (`-`: standard input).
+    /// Its nodes' addresses, host keys and sync keys; nothing secret.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["peer", "peer_env"])]
+    pub peer_keys: Option<PathBuf>,
+
+    /// Mode two: how changes travel to the other environment. ssh: encrypted,
+    /// keys (the default with --peer-env and --peer-keys); daemon: the rsync
+    /// daemon protocol, a password, not encrypted (the reference add-on's way,
+    /// the default with --peer).
     #[arg(long, value_enum, value_name = "daemon|ssh")]
     pub peer_transport: Option<Transport>,
 
@@ -236,6 +248,18 @@ pub struct EnvArgs {
     /// Only these nodes (names, comma-separated); default: all nodes of the environment.
     #[arg(long, value_delimiter = ',')]
     pub nodes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportKeysArgs {
+    /// The environment whose keys to print (installed, so that its nodes have
+    /// their sync keys).
+    #[arg(long)]
+    pub env: Option<String>,
+
+    /// Write them to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -602,12 +602,11 @@ mod tests {
     use crate::peer_link::parse_peer;
 
     fn link(allow: &[&str]) -> PeerLink {
-        PeerLink {
-            peer: parse_peer("10.2.0.11").unwrap(),
-            others: vec![],
-            allow: allow.iter().map(|a| a.to_string()).collect(),
-            peer_env: None,
-        }
+        PeerLink::to_daemons(
+            parse_peer("10.2.0.11").unwrap(),
+            vec![],
+            allow.iter().map(|a| a.to_string()).collect(),
+        )
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use crate::inventory::{Environment, Node, PeerAddress};
 use crate::layout::InstallDir;
-use crate::settings::Settings;
+use crate::peer_link::{LinkNode, PeerLink, Transport};
+use crate::settings::{Settings, SyncPath};
 use crate::topology;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -90,19 +91,25 @@ pub struct NodeConfig {
     pub link: Option<LinkConfig>,
 }
 
-/// One node's side of the link to the other environment: it pushes to the peer's
-/// rsync daemon, and runs a daemon that receives what the other environment pushes.
+/// One node's side of the link to the other environment: it pushes to the
+/// other side's nodes (their rsync daemons, or their sshd with this node's
+/// sync key), and receives what the other environment pushes (its own daemon,
+/// or its sshd admitting the other side's keys).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkConfig {
-    /// `rsync://filesync@host:port/module/`: the link's target in lsyncd
-    /// (the first peer's URL, the same on every node).
+    pub transport: Transport,
+    /// The transport is the rsync daemon (for the templates).
+    pub daemon: bool,
+    /// The link's target in lsyncd: the first peer's destination, the same on
+    /// every node (`rsync://filesync@host:port/module/`, or `alias::module/`
+    /// over SSH).
     pub url: String,
-    /// The URLs of the other environment's nodes in the order this node
-    /// pushes to them: the first that can be reached takes the push.
+    /// The destinations of the other environment's nodes in the order this
+    /// node pushes to them: the first that can be reached takes the push.
     pub push_to: Vec<String>,
     /// The peers, `host:port, ...`, for people.
     pub peer: String,
-    /// The daemon module (the same on both sides).
+    /// The module that receives (the same on both sides).
     pub module: String,
     /// The port this node's daemon listens on (the same on both sides).
     pub port: u16,
@@ -110,6 +117,21 @@ pub struct LinkConfig {
     pub allow: Vec<String>,
     /// The daemon runs as root and must keep writing as root (not `nobody`).
     pub as_root: bool,
+    /// SSH transport: the other environment's nodes this node pushes to, in
+    /// its order (their host keys pinned in the installation's known_hosts).
+    pub targets: Vec<PushTarget>,
+    /// SSH transport: the other environment's nodes whose sync keys are
+    /// admitted here (those without a key yet are not).
+    pub pushers: Vec<LinkPusher>,
+}
+
+/// A node of the other environment admitted to push here over SSH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkPusher {
+    /// `ENV/NODE`: never the name of a node of this environment.
+    pub name: String,
+    pub key: String,
+    pub from: Vec<String>,
 }
 
 impl NodeConfig {
@@ -186,19 +208,10 @@ pub fn node_configs(
                 rsync: own.rsync.clone(),
                 as_root: own.user == "root",
                 members: records.clone(),
-                link: settings.link.as_ref().map(|link| LinkConfig {
-                    url: link.url(&settings.path),
-                    push_to: link
-                        .push_order(index)
-                        .into_iter()
-                        .map(|peer| crate::peer_link::daemon_url(peer, &settings.path))
-                        .collect(),
-                    peer: link.describe(),
-                    module: crate::peer_link::module(&settings.path),
-                    port: link.peer.port,
-                    allow: link.allow.clone(),
-                    as_root: own.user == "root",
-                }),
+                link: settings
+                    .link
+                    .as_ref()
+                    .map(|link| link_config(link, &settings.path, index, own.user == "root")),
             };
             (node.name.clone(), config)
         })
@@ -223,6 +236,75 @@ pub fn safe_name(node: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The `index`th node's side of the link.
+fn link_config(link: &PeerLink, path: &SyncPath, index: usize, as_root: bool) -> LinkConfig {
+    let module = crate::peer_link::module(path);
+    let (targets, pushers) = match link.transport {
+        Transport::Daemon => (Vec::new(), Vec::new()),
+        Transport::Ssh => {
+            let env = link.peer_env.as_deref().unwrap_or("peer");
+            let targets = link
+                .push_order(index)
+                .into_iter()
+                .filter_map(|address| link.nodes.iter().find(|n| &n.address == address))
+                .map(|node| link_target(node, &module))
+                .collect();
+            let pushers = link
+                .nodes
+                .iter()
+                .filter_map(|node| {
+                    let mut from = node.from.clone();
+                    from.extend(link.allow.iter().filter(|a| !node.from.contains(a)).cloned());
+                    Some(LinkPusher {
+                        name: node.pusher(env),
+                        key: node.key.clone()?,
+                        from,
+                    })
+                })
+                .collect();
+            (targets, pushers)
+        }
+    };
+    let destination = |address: &PeerAddress| match link.transport {
+        Transport::Daemon => crate::peer_link::daemon_url(address, path),
+        Transport::Ssh => format!("{}::{module}/", link_alias(&address.to_string())),
+    };
+    LinkConfig {
+        transport: link.transport,
+        daemon: link.transport == Transport::Daemon,
+        url: destination(&link.peer),
+        push_to: link.push_order(index).into_iter().map(destination).collect(),
+        peer: link.describe(),
+        module,
+        port: link.peer.port,
+        allow: link.allow.clone(),
+        as_root,
+        targets,
+        pushers,
+    }
+}
+
+/// The ssh config `Host` of a node of the other environment, by its address:
+/// `filesync.link-` and the address made safe (never a node's `alias`, which
+/// starts `filesync-`; names repeat across environments, addresses do not).
+pub fn link_alias(address: &str) -> String {
+    format!("filesync.link-{}", safe_name(address))
+}
+
+fn link_target(node: &LinkNode, module: &str) -> PushTarget {
+    let alias = link_alias(&node.address.to_string());
+    PushTarget {
+        name: node.name.clone(),
+        remote: format!("{alias}::{module}/"),
+        alias,
+        host: node.address.host.clone(),
+        port: node.address.port,
+        user: node.user.clone(),
+        address: node.address.to_string(),
+        host_keys: node.host_keys.clone(),
+    }
 }
 
 fn push_target(peer: &Node, facts: &NodeFacts) -> PushTarget {

@@ -27,6 +27,9 @@ pub const EXCLUDES: &str = "etc/excludes";
 /// The rsync daemon configuration that peers' pushes run in (the forced command
 /// of their keys): one write-only module for the synced directory.
 pub const RECEIVE_CONF: &str = "etc/receive.conf";
+/// Two environments over SSH: what the other environment's keys are forced
+/// into (the same module, logged as coming from the other environment).
+pub const LINK_RECEIVE_CONF: &str = "etc/link-receive.conf";
 pub const NODE_CTL: &str = "bin/node-ctl";
 pub const PUSH_SCRIPT: &str = "bin/rsync-push";
 /// Runs before and after every transfer a peer pushes here (rsync's

@@ -20,6 +20,7 @@ pub mod fleet;
 pub mod inventory;
 pub mod layout;
 pub mod lines;
+pub mod link_keys;
 pub mod lock;
 pub mod merge;
 pub mod mesh;
@@ -66,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Reconcile(args) => command::reconcile::run(global, args).await,
         Command::Watch(args) => command::watch::run(global, args).await,
         Command::Nodes(args) => command::nodes::run(global, args).await,
+        Command::ExportKeys(args) => command::export_keys::run(global, args).await,
         Command::Status(args) => command::status::run(global, args).await,
         Command::Verify(args) => command::verify::run(global, args).await,
         Command::Logs(args) => command::logs::run(global, args).await,

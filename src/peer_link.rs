@@ -1,8 +1,10 @@
-//! The link between two environments ("two-environment mode"): the node of the
-//! other environment this one pushes to (its rsync daemon), which addresses may
-//! push here, and the daemon module both sides share. Pure: parsing and
-//! validation only; resolving host names is the caller's job. Never holds the
-//! password (see `password`).
+//! The link between two environments ("two-environment mode"): the nodes of
+//! the other environment this one pushes to, which addresses may push here,
+//! how the changes travel (the rsync daemon protocol, or rsync over SSH with
+//! the other side's keys and host keys) and the module both sides share.
+//! Pure: parsing and validation only; resolving host names and reading the
+//! other side's nodes is the caller's job. Never holds the password (see
+//! `password`).
 
 use crate::error::{Error, Result};
 use crate::inventory::PeerAddress;
@@ -16,13 +18,119 @@ pub const DEFAULT_PORT: u16 = 7755;
 pub const AUTH_USER: &str = "filesync";
 
 /// How the cross-environment traffic travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
-    /// The peer's rsync daemon (TCP 7755 by default, password, not encrypted).
+    /// The peer's rsync daemon (TCP 7755 by default, password, not encrypted):
+    /// the reference add-on's way.
     #[default]
     Daemon,
-    /// rsync over SSH (encrypted). Not available yet.
+    /// rsync over SSH (encrypted): each node's sync key, admitted on the other
+    /// side's nodes with a forced command that can only write into the synced
+    /// directory, from the pusher's addresses; host keys pinned.
     Ssh,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Daemon => "daemon",
+            Transport::Ssh => "ssh",
+        }
+    }
+}
+
+/// A node of the other environment as the SSH transport knows it: where its
+/// sshd listens, the user pushes log in as, its host keys (pinned), its sync
+/// key (admitted here; none until that side is installed) and the addresses
+/// its pushes come from. All of it public; all of it checked as it is read
+/// (from the other side's nodes, a state file or an exported file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedLinkNode")]
+pub struct LinkNode {
+    pub name: String,
+    pub address: PeerAddress,
+    pub user: String,
+    pub host_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub from: Vec<String>,
+}
+
+/// A `LinkNode` as it is read, before it is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncheckedLinkNode {
+    name: String,
+    address: PeerAddress,
+    user: String,
+    host_keys: Vec<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    from: Vec<String>,
+}
+
+impl TryFrom<UncheckedLinkNode> for LinkNode {
+    type Error = String;
+    fn try_from(raw: UncheckedLinkNode) -> std::result::Result<Self, String> {
+        crate::inventory::check_node_name(&raw.name)?;
+        let name = &raw.name;
+        crate::inventory::check_user(&raw.user).map_err(|reason| format!("node {name}: {reason}"))?;
+        let public = |key: &str| {
+            crate::render::public_key(key)
+                .ok()
+                .filter(|checked| checked == key)
+                .ok_or_else(|| format!("node {name}: {key:?} is not an SSH public key"))
+        };
+        if raw.host_keys.is_empty() {
+            return Err(format!("node {name}: no host key"));
+        }
+        let host_keys = raw
+            .host_keys
+            .iter()
+            .map(|key| public(key))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let key = raw.key.as_deref().map(public).transpose()?;
+        let from = raw
+            .from
+            .iter()
+            .map(|entry| {
+                parse_allow(entry).map_err(|err| format!("node {name}: {err}"))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(LinkNode {
+            name: raw.name,
+            address: raw.address,
+            user: raw.user,
+            host_keys,
+            key,
+            from,
+        })
+    }
+}
+
+impl LinkNode {
+    /// The node with every value checked as if it had been read from a file.
+    pub fn checked(raw: LinkNode) -> std::result::Result<LinkNode, String> {
+        LinkNode::try_from(UncheckedLinkNode {
+            name: raw.name,
+            address: raw.address,
+            user: raw.user,
+            host_keys: raw.host_keys,
+            key: raw.key,
+            from: raw.from,
+        })
+    }
+
+    /// The name under which this side admits its key and records it: the
+    /// environment and node, `/` between (no node name holds one, so it
+    /// never collides with a node of this environment).
+    pub fn pusher(&self, env: &str) -> String {
+        format!("{env}/{}", self.name)
+    }
 }
 
 /// The link settings of one environment. Stored in the nodes' state (no secret),
@@ -40,16 +148,42 @@ pub struct PeerLink {
     /// empty: any address (only the password protects the daemon).
     #[serde(default, deserialize_with = "crate::untrusted::allow_entries")]
     pub allow: Vec<String>,
-    /// The other environment, when both are in the inventory (`--peer-env`).
+    /// The other environment, when both are in the inventory (`--peer-env`),
+    /// or named by its exported keys (`imported`).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::untrusted::optional_environment_name"
     )]
     pub peer_env: Option<String>,
+    /// How changes travel (earlier versions only had the daemon).
+    #[serde(default)]
+    pub transport: Transport,
+    /// With the SSH transport: the other environment's nodes (then `peer`
+    /// and `others` are their sshd addresses, in the same order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<LinkNode>,
+    /// `nodes` came from the other environment's exported keys
+    /// (`--peer-keys`): that side is not in this source, and `reconcile` does
+    /// not make it follow (it says what to run there instead).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
 }
 
 impl PeerLink {
+    /// A link to the rsync daemons of `peer` and `others`, admitting `allow`.
+    pub fn to_daemons(peer: PeerAddress, others: Vec<PeerAddress>, allow: Vec<String>) -> Self {
+        PeerLink {
+            peer,
+            others,
+            allow,
+            peer_env: None,
+            transport: Transport::Daemon,
+            nodes: Vec::new(),
+            imported: false,
+        }
+    }
+
     /// The rsync daemon URL this environment pushes to, with the auth user.
     pub fn url(&self, path: &SyncPath) -> String {
         daemon_url(&self.peer, path)
@@ -277,12 +411,7 @@ mod tests {
         assert_eq!(module(&a), module(&a.clone()));
         assert_ne!(module(&a), module(&b));
         assert!(module(&a).starts_with("filesync-") && module(&a).len() == 21);
-        let link = PeerLink {
-            peer: parse_peer("[fd00::2]").unwrap(),
-            others: vec![],
-            allow: vec![],
-            peer_env: None,
-        };
+        let link = PeerLink::to_daemons(parse_peer("[fd00::2]").unwrap(), vec![], vec![]);
         assert_eq!(
             link.url(&a),
             format!("rsync://filesync@[fd00::2]:7755/{}/", module(&a))
@@ -292,12 +421,7 @@ mod tests {
     #[test]
     fn several_peers_are_tried_in_turn_from_a_different_one_per_node() {
         let (peer, others) = parse_peers("10.2.0.11,10.2.0.12:7755, 10.2.0.13").unwrap();
-        let link = PeerLink {
-            peer,
-            others,
-            allow: vec![],
-            peer_env: None,
-        };
+        let link = PeerLink::to_daemons(peer, others, vec![]);
         let order = |index| -> Vec<String> {
             link.push_order(index)
                 .iter()

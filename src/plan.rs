@@ -411,19 +411,27 @@ pub fn preflight(
 }
 
 /// The authorized_keys entries this node should have for its pushers whose keys
-/// are known, by pusher name.
+/// are known (its peers' in `keys`; over SSH, the other environment's nodes'
+/// in the link), by pusher name.
 pub fn authorized_entries(
     config: &NodeConfig,
     keys: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {
-    config
+    let peers = config
         .pushers
         .iter()
-        .filter_map(|pusher| keys.get(&pusher.name).map(|key| (pusher, key)))
-        .map(|(pusher, key)| {
+        .filter_map(|pusher| keys.get(&pusher.name).map(|key| (&pusher.name, key)));
+    let others = config
+        .link
+        .iter()
+        .flat_map(|link| &link.pushers)
+        .map(|pusher| (&pusher.name, &pusher.key));
+    peers
+        .chain(others)
+        .map(|(name, key)| {
             Ok((
-                pusher.name.clone(),
-                render::authorized_key_entry(config, &pusher.name, key)?,
+                name.clone(),
+                render::authorized_key_entry(config, name, key)?,
             ))
         })
         .collect()
@@ -504,19 +512,24 @@ pub fn node_plan(
     let present: BTreeMap<&str, &str> = authorized_keys::entries(&observed.authorized_keys, &tag)
         .into_iter()
         .collect();
+    let others = config.link.iter().flat_map(|link| &link.pushers);
     let admit: Vec<String> = config
         .pushers
         .iter()
-        .filter(|p| {
-            // A pusher without a key yet gets one in this run's Prepare phase.
-            !keys.contains_key(&p.name)
-                || wanted.get(&p.name).map(String::as_str) != present.get(p.name.as_str()).copied()
+        .map(|p| &p.name)
+        .chain(others.map(|p| &p.name))
+        .filter(|name| {
+            // A peer without a key yet gets one in this run's Prepare phase.
+            (config.pushers.iter().any(|p| &p.name == *name) && !keys.contains_key(*name))
+                || wanted.get(*name).map(String::as_str) != present.get(name.as_str()).copied()
         })
-        .map(|p| p.name.clone())
+        .cloned()
         .collect();
     let revoke: Vec<String> = present
         .keys()
-        .filter(|name| !config.pushers.iter().any(|p| p.name == **name))
+        .filter(|name| {
+            !config.pushers.iter().any(|p| p.name == **name) && !wanted.contains_key(**name)
+        })
         .map(|name| name.to_string())
         .collect();
     if !admit.is_empty() || !revoke.is_empty() {
@@ -570,9 +583,11 @@ pub fn add_secret_actions(
     password: Option<&Password>,
 ) {
     let mut secret_actions = Vec::new();
+    // Over SSH the link has no password: the files go like in mode one.
+    let daemon = config.link.as_ref().filter(|link| link.daemon);
     for path in crate::layout::SECRET_FILES {
         let present = observed.secret_digests.get(path);
-        match (&config.link, password) {
+        match (daemon, password) {
             (Some(_), Some(password)) => {
                 let content = secret_content(path, password);
                 if present != Some(&crate::digest::hex(content.as_bytes())) {

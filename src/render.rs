@@ -6,6 +6,7 @@
 use crate::desired::NodeConfig;
 use crate::escape;
 use crate::layout;
+use crate::peer_link::Transport;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ pub struct RenderedFile {
 }
 
 /// The rendered files: template name, path in the install directory, mode, template text.
-pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 8] = [
+pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 9] = [
     (
         "lsyncd.conf",
         layout::LSYNCD_CONF,
@@ -61,6 +62,12 @@ pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 8] = [
         include_str!("../templates/receive.conf.tera"),
     ),
     (
+        "link-receive.conf",
+        layout::LINK_RECEIVE_CONF,
+        0o644,
+        include_str!("../templates/receive.conf.tera"),
+    ),
+    (
         "receive-hook",
         layout::RECEIVE_HOOK,
         0o755,
@@ -75,9 +82,15 @@ pub const TEMPLATE_FILES: [(&str, &str, u32, &str); 8] = [
 ];
 
 /// Whether a template's file belongs on a node with this configuration: the rsync
-/// daemon's only in two-environment mode.
+/// daemon's only in two-environment mode over the daemon, what the other
+/// environment's keys are forced into only over SSH.
 pub fn wanted(config: &NodeConfig, path: &str) -> bool {
-    path != layout::RSYNCD_CONF || config.link.is_some()
+    let transport = config.link.as_ref().map(|link| link.transport);
+    match path {
+        layout::RSYNCD_CONF => transport == Some(Transport::Daemon),
+        layout::LINK_RECEIVE_CONF => transport == Some(Transport::Ssh),
+        _ => true,
+    }
 }
 
 fn tera() -> &'static Tera {
@@ -138,7 +151,7 @@ const MAX_DRAIN_SECS: u32 = 600;
 /// Pushes one node runs at once (lsyncd's `maxProcesses`).
 const MAX_PUSHES: usize = 4;
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Context<'a> {
     version: &'static str,
     env: &'a str,
@@ -148,6 +161,9 @@ struct Context<'a> {
     synced_dir: String,
     delay: u32,
     targets: &'a [crate::desired::PushTarget],
+    /// Every node this one reaches over SSH: its peers and, over SSH, the
+    /// other environment's nodes.
+    ssh_targets: Vec<&'a crate::desired::PushTarget>,
     excludes: &'a [String],
     excludes_file: String,
     log_file: String,
@@ -193,7 +209,10 @@ struct Context<'a> {
     peer_aliases: String,
     drain_seconds: u32,
     trash_days: u32,
-    module: &'static str,
+    module: String,
+    /// What the ledger's lines of this receiving module start with: `m` (a
+    /// peer of this environment) or `l` (the other environment).
+    ledger_from: &'static str,
     receive_conf: String,
     receive_hook: String,
     as_root: bool,
@@ -212,6 +231,11 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         synced_dir: config.source.trim_end_matches('/').to_string(),
         delay: config.settings.delay.secs(),
         targets: &config.targets,
+        ssh_targets: config
+            .targets
+            .iter()
+            .chain(config.link.iter().flat_map(|link| &link.targets))
+            .collect(),
         excludes: &config.excludes,
         excludes_file: install.join(layout::EXCLUDES),
         log_file: install.join(layout::LOG),
@@ -271,18 +295,32 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
             .join(" "),
         drain_seconds: (config.settings.delay.secs() + 30).min(MAX_DRAIN_SECS),
         trash_days: config.settings.trash_days.days(),
-        module: crate::desired::RECEIVE_MODULE,
+        module: crate::desired::RECEIVE_MODULE.to_string(),
+        ledger_from: "m",
         receive_conf: install.join(layout::RECEIVE_CONF),
         receive_hook: install.join(layout::RECEIVE_HOOK),
         as_root: config.as_root,
     };
+    let link_receiving = config.link.as_ref().map(|link| Context {
+        module: link.module.clone(),
+        ledger_from: "l",
+        receive_conf: install.join(layout::LINK_RECEIVE_CONF),
+        ..context.clone()
+    });
     let context = tera::Context::from_serialize(&context)?;
+    let link_receiving = link_receiving
+        .map(|context| tera::Context::from_serialize(&context))
+        .transpose()?;
     TEMPLATE_FILES
         .iter()
         .filter(|(_, path, _, _)| wanted(config, path))
         .map(|(name, path, mode, _)| {
+            let context = match (*path, &link_receiving) {
+                (layout::LINK_RECEIVE_CONF, Some(link)) => link,
+                _ => &context,
+            };
             let content = tera()
-                .render(name, &context)
+                .render(name, context)
                 .map_err(|err| anyhow!("rendering {name}: {err:?}"))?;
             Ok(RenderedFile {
                 path,
@@ -343,34 +381,48 @@ pub fn public_key(text: &str) -> Result<String> {
     Ok(format!("{kind} {blob}"))
 }
 
-/// The command a peer's key is forced into on this node: rsync's daemon mode
-/// over SSH with this installation's receiving module, times in UTC (the
-/// ledger's). It ignores whatever command the peer asks for.
-pub fn receive_command(config: &NodeConfig) -> Result<String> {
+/// The command a key is forced into on this node: rsync's daemon mode over
+/// SSH with the receiving module of `conf` (this installation's
+/// `RECEIVE_CONF` for its peers, `LINK_RECEIVE_CONF` for the other
+/// environment's nodes), times in UTC (the ledger's). It ignores whatever
+/// command the pusher asks for.
+pub fn receive_command(config: &NodeConfig, conf: &str) -> Result<String> {
     Ok(format!(
         "env TZ=UTC0 {} --server --daemon --config={} .",
         escape::shell_word(&config.rsync)?,
-        escape::shell_word(&config.install.join(layout::RECEIVE_CONF))?
+        escape::shell_word(&config.install.join(conf))?
     ))
 }
 
-/// The authorized_keys entry on this node that admits `pusher`'s sync key:
-/// no shell, no forwarding, only from its addresses, forced into the
-/// receiving rsync daemon (which can only write into the synced directory).
+/// The authorized_keys entry on this node that admits `pusher`'s sync key (a
+/// peer's, or over SSH a node of the other environment, `ENV/NODE`): no
+/// shell, no forwarding, only from its addresses, forced into the receiving
+/// rsync daemon (which can only write into the synced directory).
 pub fn authorized_key_entry(config: &NodeConfig, pusher: &str, key: &str) -> Result<String> {
-    let admitted = config
+    let peer = config
         .pushers
         .iter()
         .find(|p| p.name == pusher)
+        .map(|peer| (&peer.from, layout::RECEIVE_CONF));
+    let other = || {
+        config
+            .link
+            .iter()
+            .flat_map(|link| &link.pushers)
+            .find(|p| p.name == pusher)
+            .map(|other| (&other.from, layout::LINK_RECEIVE_CONF))
+    };
+    let (from, conf) = peer
+        .or_else(other)
         .with_context(|| format!("{pusher} does not push to {}", config.node))?;
     let mut options = vec!["restrict".to_string()];
-    if !admitted.from.is_empty() {
-        let from = escape::authorized_keys_option(&admitted.from.join(","))?;
+    if !from.is_empty() {
+        let from = escape::authorized_keys_option(&from.join(","))?;
         options.push(format!("from=\"{from}\""));
     }
     options.push(format!(
         "command=\"{}\"",
-        escape::authorized_keys_option(&receive_command(config)?)?
+        escape::authorized_keys_option(&receive_command(config, conf)?)?
     ));
     Ok(format!(
         "{} {} {}",
@@ -414,12 +466,11 @@ pub(crate) mod tests {
     pub(crate) fn linked(path: &str, allow: &[&str]) -> NodeConfig {
         let env = env(2);
         let mut settings = settings(path, Topology::Mesh);
-        settings.link = Some(crate::peer_link::PeerLink {
-            peer: crate::peer_link::parse_peer("10.2.0.11").unwrap(),
-            others: vec![crate::peer_link::parse_peer("10.2.0.12").unwrap()],
-            allow: allow.iter().map(|a| a.to_string()).collect(),
-            peer_env: None,
-        });
+        settings.link = Some(crate::peer_link::PeerLink::to_daemons(
+            crate::peer_link::parse_peer("10.2.0.11").unwrap(),
+            vec![crate::peer_link::parse_peer("10.2.0.12").unwrap()],
+            allow.iter().map(|a| a.to_string()).collect(),
+        ));
         node_configs(&env, &settings, &env.nodes, &facts(&env))
             .remove("n1")
             .unwrap()
@@ -449,6 +500,89 @@ pub(crate) mod tests {
         // the link's pushes go on to the next node of the other environment
         insta::assert_snapshot!("linked_rsync-push", file(&files, layout::PUSH_SCRIPT));
         assert!(ctl.contains("rsync --daemon --config=\"$INSTALL/etc/rsyncd.conf\" 9>&-"));
+    }
+
+    /// Node n1 (of two) linked over SSH to two nodes of `staging`, the second
+    /// without a sync key yet.
+    pub(crate) fn linked_over_ssh() -> NodeConfig {
+        let env = env(2);
+        let mut settings = settings("/ROOT/wp-content", Topology::Mesh);
+        let node = |name: &str, ip: &str, key: Option<&str>| crate::peer_link::LinkNode {
+            name: name.into(),
+            address: crate::peer_link::parse_peer(&format!("{ip}:22")).unwrap(),
+            user: "web".into(),
+            host_keys: vec![format!("ssh-ed25519 HOST{name}")],
+            key: key.map(String::from),
+            from: vec![ip.into()],
+        };
+        let nodes = vec![
+            node("n1", "10.2.0.11", Some("ssh-ed25519 SYNCn1")),
+            node("n2", "10.2.0.12", None),
+        ];
+        let mut link = crate::peer_link::PeerLink::to_daemons(
+            nodes[0].address.clone(),
+            vec![nodes[1].address.clone()],
+            vec!["10.2.9.0/24".into()],
+        );
+        link.transport = Transport::Ssh;
+        link.nodes = nodes;
+        link.peer_env = Some("staging".into());
+        settings.link = Some(link);
+        node_configs(&env, &settings, &env.nodes, &facts(&env))
+            .remove("n2")
+            .unwrap()
+    }
+
+    #[test]
+    fn over_ssh_the_link_pushes_with_the_sync_key_and_admits_the_other_sides_keys() {
+        let config = linked_over_ssh();
+        let files = files_of(&config);
+        let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
+        assert!(paths.contains(&layout::LINK_RECEIVE_CONF), "{paths:?}");
+        assert!(!paths.contains(&layout::RSYNCD_CONF), "no daemon: {paths:?}");
+        let receive = file(&files, layout::LINK_RECEIVE_CONF);
+        insta::assert_snapshot!("ssh_link_receive.conf", receive);
+        assert!(receive.contains("\n    log format = l|"), "{receive}");
+        let module = crate::peer_link::module(&config.settings.path);
+        assert!(receive.contains(&format!("\n[{module}]\n")), "{receive}");
+        // n2 starts at the other side's second node, then goes on to the first
+        let lsyncd = file(&files, layout::LSYNCD_CONF);
+        insta::assert_snapshot!("ssh_link_lsyncd.conf", lsyncd);
+        let link = config.link.as_ref().unwrap();
+        assert_eq!(
+            link.push_to,
+            [
+                format!("filesync.link-10.2.0.12-22::{module}/"),
+                format!("filesync.link-10.2.0.11-22::{module}/")
+            ]
+        );
+        assert!(!lsyncd.contains("password_file"), "{lsyncd}");
+        let ssh = file(&files, layout::SSH_CONFIG);
+        assert!(
+            ssh.contains(
+                "Host filesync.link-10.2.0.11-22\n    HostName 10.2.0.11\n    Port 22\n    \
+                 User web\n"
+            ),
+            "{ssh}"
+        );
+        let known = file(&files, layout::KNOWN_HOSTS);
+        assert!(known.contains("filesync.link-10.2.0.12-22 ssh-ed25519 HOSTn2\n"), "{known}");
+        let push = file(&files, layout::PUSH_SCRIPT);
+        assert!(push.contains("case \"$tried\" in 255)"), "{push}");
+        assert!(!file(&files, layout::NODE_CTL).contains("rsync --daemon --config"));
+        // only the node with a key is admitted, from its address and --allow
+        assert_eq!(link.pushers.len(), 1);
+        let entry = authorized_key_entry(&config, "staging/n1", "ssh-ed25519 SYNCn1").unwrap();
+        let conf = install().join(layout::LINK_RECEIVE_CONF);
+        assert_eq!(
+            entry,
+            format!(
+                "restrict,from=\"10.2.0.11,10.2.9.0/24\",command=\"env TZ=UTC0 /usr/bin/rsync \
+                 --server --daemon --config={conf} .\" ssh-ed25519 SYNCn1 \
+                 filesync:/var/www/webroot/lsyncd:staging/n1"
+            )
+        );
+        assert!(authorized_key_entry(&config, "staging/n2", "ssh-ed25519 X").is_err());
     }
 
     #[test]

@@ -2,17 +2,18 @@
 //! itself is `converge`, the two-environment checks are `link`.
 
 use crate::cli::{Global, SettingsArgs};
-use crate::command::{self, link};
+use crate::command::{self, link, link::Pass};
 use crate::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
 use crate::error::{Error, Result};
 use crate::inventory::Environment;
+use crate::peer_link::Transport;
 use crate::settings::{Mode, SyncPath};
 use crate::wizard;
 
 pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result<()> {
     let source = command::source(global)?;
     let ask = wizard::allowed(global.yes);
-    let wants_link = args.peer.is_some() || args.peer_env.is_some();
+    let wants_link = args.peer.is_some() || args.peer_env.is_some() || args.peer_keys.is_some();
     let mode = match args.mode {
         Some(mode) => mode,
         None if wants_link => Mode::Two,
@@ -22,12 +23,13 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
     let link_flags = args.password_file.is_some()
         || args.allow.is_some()
         || args.peer_transport.is_some()
+        || args.peer_keys.is_some()
         || wants_link;
     if mode == Mode::One && link_flags {
         return Err(Error::InvalidLink {
             setting: "--mode one".into(),
-            reason: "--peer, --peer-env, --peer-transport, --password-file and --allow only \
-                     apply to two environments"
+            reason: "--peer, --peer-env, --peer-keys, --peer-transport, --password-file and \
+                     --allow only apply to two environments"
                 .into(),
             hint: "use --mode two with them, or leave them out".into(),
         });
@@ -54,27 +56,36 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
         Some(other) => Some(flags(args, other, LinkChoice::Keep)?),
         None => None,
     };
-    let links = link::links(env, other_env, args, ask).await?;
-    let given = link::given_password(args, ask)?;
-    let chosen = link::choose_password(global, env, given).await?;
-
-    let mut own_flags = own_flags;
-    own_flags.link = LinkChoice::Set(links.own);
-    let password = Some(chosen.password.clone());
-    let own = request(env, &nodes, own_flags, ask, intent, password.clone());
-    let mut result = converge::converge(global, own).await;
-    let proceed = matches!(result, Ok(()) | Err(Error::Partial { .. }));
-    if let (Some((other, back)), Some(mut other_flags), true) = (&links.other, other_flags, proceed)
-    {
-        let other_nodes = other.select(None)?;
-        other_flags.link = LinkChoice::Set(back.clone());
-        let request = request(other, &other_nodes, other_flags, ask, intent, password);
-        let other_result = converge::converge(global, request).await;
-        result = result.and(other_result);
-    }
+    let links = link::links(global, env, other_env, args, ask).await?;
+    let chosen = match links.own.transport {
+        Transport::Daemon => {
+            let given = link::given_password(args, ask)?;
+            Some(link::choose_password(global, env, given).await?)
+        }
+        Transport::Ssh => None,
+    };
+    let password = chosen.as_ref().map(|chosen| chosen.password.clone());
+    let both_sides = links.other.is_some();
+    let result = link::converge_both(global, env, links, intent, async |pass, side, link| {
+        // This side as the flags say, the other with all its nodes.
+        let (nodes, flags) = match (pass, &other_flags) {
+            (Pass::Other, Some(other_flags)) => (side.select(None)?, other_flags.clone()),
+            _ => (nodes.clone(), own_flags.clone()),
+        };
+        let flags = Flags {
+            link: LinkChoice::Set(link),
+            ..flags
+        };
+        let ask = ask && pass != Pass::OwnKeys;
+        let request = request(side, &nodes, flags, ask, intent, password.clone());
+        converge::converge(global, request).await
+    })
+    .await;
     let installed = matches!(result, Ok(()) | Err(Error::Partial { .. }));
-    if chosen.generated && intent == Intent::Apply && installed {
-        link::announce_generated(&chosen.password, links.other.is_some());
+    if let Some(chosen) = chosen.filter(|chosen| chosen.generated) {
+        if intent == Intent::Apply && installed {
+            link::announce_generated(&chosen.password, both_sides);
+        }
     }
     result
 }

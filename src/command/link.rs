@@ -1,18 +1,24 @@
-//! The two-environment part of `install` and `plan`: turns the link flags (or
-//! the wizard's answers) into validated `PeerLink`s for one or both sides,
-//! checks addresses (the peer resolves and is not one of the environment's own
-//! nodes), and chooses the password (given, already installed, or generated).
-//! Every check runs before any node is changed.
+//! The two-environment part of `install`, `plan` and `reconcile`: turns the
+//! link flags (or the wizard's answers, or the other side's exported keys)
+//! into validated `PeerLink`s for one or both sides, checks addresses (the
+//! peer resolves and is not one of the environment's own nodes), reads the
+//! nodes' public keys for the SSH transport, chooses the daemon's password
+//! (given, already installed, or generated), and converges both sides in the
+//! order their keys need. Every check runs before any node is changed.
 
 use crate::cli::{Global, SettingsArgs};
+use crate::converge::Intent;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::inventory::{Environment, Node, PeerAddress};
 use crate::layout::InstallDir;
+use crate::link_keys::LinkKeys;
 use crate::password::Password;
-use crate::peer_link::{self, PeerLink, Transport};
+use crate::peer_link::{self, LinkNode, PeerLink, Transport};
+use crate::untrusted;
 use crate::wizard;
 use std::net::IpAddr;
+use std::path::Path;
 
 /// The environment variable that may hold the password.
 pub const PASSWORD_VAR: &str = "FILESYNC_PASSWORD";
@@ -29,23 +35,25 @@ pub struct Chosen {
     pub generated: bool,
 }
 
+/// What names the other environment's nodes when it is not in the source.
+pub enum Given {
+    /// `--peer` (or the wizard): addresses of their rsync daemons.
+    Peers(PeerAddress, Vec<PeerAddress>),
+    /// `--peer-keys`: their exported keys, for the SSH transport.
+    Keys(LinkKeys),
+}
+
 /// The links to install, from the flags, the inventory and (if allowed) the
 /// wizard. The addresses are those of the whole environment, whatever nodes
 /// the run acts on (`--nodes`).
 pub async fn links(
+    global: &Global,
     env: &Environment,
     other_env: Option<Environment>,
     args: &SettingsArgs,
     ask: bool,
 ) -> Result<Links> {
-    if args.peer_transport == Some(Transport::Ssh) {
-        return Err(Error::Unsupported {
-            what: "--peer-transport ssh".into(),
-            hint: "use the rsync daemon transport (the default) over a network you trust, or a \
-                   VPN between the environments; see the README on when to prefer SSH"
-                .into(),
-        });
-    }
+    let transport = transport(args, other_env.is_some())?;
     let allow = args
         .allow
         .iter()
@@ -62,31 +70,117 @@ pub async fn links(
             hint: "--peer-env names the other environment of the inventory".into(),
         });
     }
-    let given = args
-        .peer
-        .as_deref()
-        .map(peer_link::parse_peers)
-        .transpose()?;
-    let given = match (given, &other_env) {
-        (None, None) if ask => Some((wizard::peer()?, Vec::new())),
-        (given, _) => given,
+    let given = match (&args.peer, &args.peer_keys) {
+        (Some(raw), _) => {
+            let (first, others) = peer_link::parse_peers(raw)?;
+            Some(Given::Peers(first, others))
+        }
+        (None, Some(path)) => {
+            let keys = read_keys(path)?;
+            if let Some(raw) = &args.path {
+                let path = crate::settings::SyncPath::parse(raw, &env.webroot)?;
+                if path.as_str() != keys.path {
+                    return Err(Error::InvalidLink {
+                        setting: "--peer-keys".into(),
+                        reason: format!(
+                            "environment {} syncs {}, and --path is {}",
+                            keys.env,
+                            untrusted::printable(&keys.path),
+                            path.as_str()
+                        ),
+                        hint: "both environments sync the same path: give the other's --path"
+                            .into(),
+                    });
+                }
+            }
+            Some(Given::Keys(keys))
+        }
+        (None, None) if ask && other_env.is_none() => {
+            Some(Given::Peers(wizard::peer()?, Vec::new()))
+        }
+        (None, None) => None,
     };
-    pair(env, other_env, given, allow).await
+    pair(global, env, other_env, given, allow, transport).await
+}
+
+/// The transport the flags ask for: `--peer-transport`, else SSH with
+/// `--peer-env` or `--peer-keys` (this side can read or was given the other
+/// side's keys), else the daemon.
+fn transport(args: &SettingsArgs, other_env: bool) -> Result<Transport> {
+    let invalid = |reason: &str, hint: &str| Error::InvalidLink {
+        setting: "--peer-transport".into(),
+        reason: reason.into(),
+        hint: hint.into(),
+    };
+    let transport = match args.peer_transport {
+        Some(transport) => transport,
+        None if other_env || args.peer_keys.is_some() => Transport::Ssh,
+        None => Transport::Daemon,
+    };
+    match transport {
+        Transport::Daemon if args.peer_keys.is_some() => Err(invalid(
+            "--peer-keys is for the ssh transport",
+            "leave out --peer-transport daemon, or --peer-keys",
+        )),
+        Transport::Ssh if !other_env && args.peer_keys.is_none() => Err(invalid(
+            "ssh needs the other environment's host keys and sync keys",
+            "give --peer-env NAME when both environments are in the inventory, else \
+             --peer-keys FILE, the file `filesync export-keys --env NAME` prints for the \
+             other environment",
+        )),
+        Transport::Ssh if args.password_file.is_some() => Err(invalid(
+            "--password-file is for the daemon transport (ssh uses keys)",
+            "leave out --password-file, or give --peer-transport daemon",
+        )),
+        transport => Ok(transport),
+    }
+}
+
+/// Reads an exported keys file (`-`: standard input).
+fn read_keys(path: &Path) -> Result<LinkKeys> {
+    let origin = path.display().to_string();
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|err| Error::InvalidLink {
+        setting: "--peer-keys".into(),
+        reason: format!("{origin}: cannot read it: {err}"),
+        hint: "give the file `filesync export-keys --env NAME` printed for the other \
+               environment"
+            .into(),
+    })?;
+    LinkKeys::parse(&text, &origin)
 }
 
 /// The links of `env` and, when it is in the source too, of `other_env` back:
 /// this side pushes to `given` peers (default: every node of `other_env`) and
 /// admits `allow` and the other environment's nodes. Also what `reconcile`
-/// runs to make both sides follow their current nodes.
+/// runs to make both sides follow their current nodes. Over SSH, the nodes of
+/// both sides are read (host keys, sync keys, login user).
 pub async fn pair(
+    global: &Global,
     env: &Environment,
     other_env: Option<Environment>,
-    given: Option<(PeerAddress, Vec<PeerAddress>)>,
+    given: Option<Given>,
     mut allow: Vec<String>,
+    transport: Transport,
 ) -> Result<Links> {
     let own_ips = node_ips(&env.nodes).await;
+    let mut nodes = Vec::new();
+    let mut imported = None;
     let (peer, others) = match (given, &other_env) {
-        (Some(given), _) => given,
+        (Some(Given::Peers(first, others)), _) => (first, others),
+        (Some(Given::Keys(keys)), _) => {
+            nodes = keys.nodes;
+            imported = Some(keys.env);
+            addresses(&nodes, env)?
+        }
+        (None, Some(other)) if transport == Transport::Ssh => {
+            nodes = link_nodes(global, other).await?;
+            addresses(&nodes, other)?
+        }
         (None, Some(other)) => all_nodes(other)?,
         (None, None) => {
             return Err(Error::MissingSetting {
@@ -115,16 +209,32 @@ pub async fn pair(
             for ip in own_ips.iter().flat_map(|(_, ips)| ips) {
                 push_unique(&mut back_allow, ip.to_string());
             }
-            let (first, rest) = all_nodes(env)?;
-            let on_port = |address: PeerAddress| PeerAddress {
-                host: address.host,
-                port: peer.port,
+            let (back_nodes, (first, rest)) = match transport {
+                Transport::Ssh => {
+                    let back_nodes = link_nodes(global, env).await?;
+                    let addresses = addresses(&back_nodes, env)?;
+                    (back_nodes, addresses)
+                }
+                Transport::Daemon => {
+                    let on_port = |address: PeerAddress| PeerAddress {
+                        host: address.host,
+                        port: peer.port,
+                    };
+                    let (first, rest) = all_nodes(env)?;
+                    (
+                        Vec::new(),
+                        (on_port(first), rest.into_iter().map(on_port).collect()),
+                    )
+                }
             };
             let back = PeerLink {
-                peer: on_port(first),
-                others: rest.into_iter().map(on_port).collect(),
+                peer: first,
+                others: rest,
                 allow: back_allow,
                 peer_env: Some(env.name.clone()),
+                transport,
+                nodes: back_nodes,
+                imported: false,
             };
             Some((other, back))
         }
@@ -134,9 +244,141 @@ pub async fn pair(
         peer,
         others,
         allow,
-        peer_env: other.as_ref().map(|(other, _)| other.name.clone()),
+        peer_env: imported
+            .clone()
+            .or_else(|| other.as_ref().map(|(other, _)| other.name.clone())),
+        transport,
+        nodes,
+        imported: imported.is_some(),
     };
     Ok(Links { own, other })
+}
+
+/// The sshd addresses of `nodes` (the other side's), first and the rest.
+fn addresses(nodes: &[LinkNode], env: &Environment) -> Result<(PeerAddress, Vec<PeerAddress>)> {
+    let mut addresses = nodes.iter().map(|node| node.address.clone());
+    let first = addresses.next().ok_or_else(|| Error::InvalidLink {
+        setting: "--peer-transport ssh".into(),
+        reason: format!(
+            "none of {}'s nodes could be read (their host keys and sync keys)",
+            env.name
+        ),
+        hint: "check that the operator reaches them (filesync status --env NAME)".into(),
+    })?;
+    Ok((first, addresses.collect()))
+}
+
+/// The nodes of `env` as the other side of an SSH link needs them, read over
+/// SSH (read only). A node that cannot be read is left out with a warning:
+/// the other side neither pushes to it nor admits it until the next run.
+pub async fn link_nodes(global: &Global, env: &Environment) -> Result<Vec<LinkNode>> {
+    let install = InstallDir::under_webroot(&env.webroot);
+    let mut fleet = Fleet::connect_lenient(global, &env.nodes).await;
+    let probed = fleet.probe(&install, &env.webroot, None).await;
+    for failure in &fleet.unreachable {
+        eprintln!(
+            "warning: environment {}: node {} could not be read ({}): the other environment \
+             neither pushes to it nor admits its key until the next install or reconcile",
+            env.name, failure.node, failure.reason
+        );
+    }
+    fleet.close().await;
+    let mut nodes = Vec::new();
+    for node in &env.nodes {
+        let Some(seen) = probed.get(&node.name) else {
+            continue;
+        };
+        let from = resolve(&node.address.host, node.address.port)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(IpAddr::to_string)
+            .collect();
+        let raw = LinkNode {
+            name: node.name.clone(),
+            address: node.address.clone(),
+            user: seen.user.clone(),
+            host_keys: seen.host_keys.clone(),
+            key: seen.sync_key.clone(),
+            from,
+        };
+        // What a node says is checked like a file's.
+        match LinkNode::checked(raw) {
+            Ok(checked) => nodes.push(checked),
+            Err(reason) => eprintln!(
+                "warning: environment {}: node {} is left out of the link: {}",
+                env.name,
+                node.name,
+                untrusted::printable(&reason)
+            ),
+        }
+    }
+    Ok(nodes)
+}
+
+/// Fills in the sync keys `link` lacks from the other side's nodes as they are
+/// now (they get one when that side is installed); true when one was found.
+pub async fn refresh_keys(global: &Global, other: &Environment, link: &mut PeerLink) -> bool {
+    if link.transport != Transport::Ssh || link.nodes.iter().all(|n| n.key.is_some()) {
+        return false;
+    }
+    let Ok(fresh) = link_nodes(global, other).await else {
+        return false;
+    };
+    let mut found = false;
+    for node in link.nodes.iter_mut().filter(|n| n.key.is_none()) {
+        if let Some(key) = fresh
+            .iter()
+            .find(|f| f.name == node.name && f.address == node.address)
+            .and_then(|f| f.key.clone())
+        {
+            node.key = Some(key);
+            found = true;
+        }
+    }
+    found
+}
+
+/// One run of `converge_both`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// This environment, with the link as made.
+    Own,
+    /// The other environment, admitting this side's keys as they are now.
+    Other,
+    /// This environment again, only to admit keys the other side's nodes got
+    /// in its pass: nothing to ask.
+    OwnKeys,
+}
+
+/// Converges both sides of a link whose other side is in the source, in the
+/// order the SSH transport's keys need: this side (nodes that join get their
+/// sync key), the other side admitting this side's keys as they are now, then
+/// this side again when the other side had nodes without a key before (they
+/// got one). The daemon transport needs no second pass.
+pub async fn converge_both(
+    global: &Global,
+    env: &Environment,
+    links: Links,
+    intent: Intent,
+    mut converge: impl AsyncFnMut(Pass, &Environment, PeerLink) -> Result<()>,
+) -> Result<()> {
+    let Links { mut own, other } = links;
+    let mut result = converge(Pass::Own, env, own.clone()).await;
+    let Some((other, mut back)) = other else {
+        return result;
+    };
+    if !matches!(result, Ok(()) | Err(Error::Partial { .. })) {
+        return result;
+    }
+    if intent == Intent::Apply {
+        refresh_keys(global, env, &mut back).await;
+    }
+    result = result.and(converge(Pass::Other, &other, back).await);
+    if intent == Intent::Apply && refresh_keys(global, &other, &mut own).await {
+        result = result.and(converge(Pass::OwnKeys, env, own).await);
+    }
+    result
 }
 
 /// The password: `--password-file`, else FILESYNC_PASSWORD, else (in a terminal)
@@ -205,7 +447,7 @@ pub fn announce_generated(password: &Password, both_sides: bool) {
 
 /// Warns when the daemons accept pushes from any address.
 pub fn warn_if_open(link: &PeerLink, env: &str) {
-    if link.allow.is_empty() {
+    if link.transport == Transport::Daemon && link.allow.is_empty() {
         eprintln!(
             "warning: the rsync daemons of {env} will accept connections on port {} from any \
              address, protected only by the password (sent over an unencrypted protocol): give \

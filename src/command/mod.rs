@@ -3,6 +3,7 @@
 //! printing results.
 
 pub mod completions;
+pub mod export_keys;
 pub mod install;
 pub mod link;
 pub mod logs;

@@ -6,13 +6,13 @@
 //! to and the addresses its daemons admit.
 
 use crate::cli::{Global, ReconcileArgs};
-use crate::command::{self, link, link::Links};
+use crate::command::{self, link, link::Links, link::Pass};
 use crate::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::inventory::Environment;
 use crate::layout::InstallDir;
-use crate::peer_link::PeerLink;
+use crate::peer_link::{PeerLink, Transport};
 use crate::ssh;
 
 /// Reconciles `env` with its current nodes (also used by `watch`), and the
@@ -32,10 +32,9 @@ pub async fn reconcile(global: &Global, env: &Environment, intent: Intent) -> Re
     let Some(links) = links else {
         return converge_one(global, env, LinkChoice::Keep, intent).await;
     };
-    let mut result = converge_one(global, env, LinkChoice::Set(links.own), intent).await;
-    if let (Some((other, back)), Ok(()) | Err(Error::Partial { .. })) = (links.other, &result) {
-        let other_result = match converge_one(global, &other, LinkChoice::Set(back), intent).await {
-            Err(Error::NotInstalled { env: other }) => {
+    link::converge_both(global, env, links, intent, async |pass, side, link| {
+        match converge_one(global, side, LinkChoice::Set(link), intent).await {
+            Err(Error::NotInstalled { env: other }) if pass == Pass::Other => {
                 eprintln!(
                     "warning: environment {}: the other environment of its link, {other}, is \
                      not installed: its side was left as it is",
@@ -43,11 +42,10 @@ pub async fn reconcile(global: &Global, env: &Environment, intent: Intent) -> Re
                 );
                 Ok(())
             }
-            other_result => other_result,
-        };
-        result = result.and(other_result);
-    }
-    result
+            result => result,
+        }
+    })
+    .await
 }
 
 /// When `env` is linked to an environment of the same source (`--peer-env`),
@@ -57,19 +55,40 @@ async fn linked_to(
     global: &Global,
     env: &Environment,
 ) -> std::result::Result<Option<Links>, (String, Error)> {
-    let Some(name) = installed_link(global, env)
-        .await
-        .and_then(|link| link.peer_env)
-    else {
+    let Some(installed) = installed_link(global, env).await else {
+        return Ok(None);
+    };
+    let (Some(name), false) = (installed.peer_env.clone(), installed.imported) else {
+        eprintln!("note: environment {}: {}", env.name, other_side_hint(env, &installed));
         return Ok(None);
     };
     let with = |err| (name.clone(), err);
     let source = command::source(global).map_err(with)?;
     let other = source.environment(&name).await.map_err(with)?;
-    let links = link::pair(env, Some(other), None, Vec::new())
+    let links = link::pair(global, env, Some(other), None, Vec::new(), installed.transport)
         .await
         .map_err(with)?;
     Ok(Some(links))
+}
+
+/// What to run on the other side of a link this operator cannot reach, for it
+/// to follow this environment's nodes.
+fn other_side_hint(env: &Environment, installed: &PeerLink) -> String {
+    let addresses: Vec<&str> = env.nodes.iter().map(|n| n.address.host.as_str()).collect();
+    match installed.transport {
+        Transport::Ssh => format!(
+            "the other environment of its link admits the nodes this one had when its keys \
+             were exported: if nodes were added or removed here, run `filesync export-keys \
+             --env {}` and give the file to the other side's `filesync install --peer-keys FILE`",
+            env.name
+        ),
+        Transport::Daemon => format!(
+            "the other environment of its link pushes to and admits the nodes given to its \
+             --peer and --allow: if nodes were added or removed here, install it again with \
+             --peer {list} --allow {list}",
+            list = addresses.join(",")
+        ),
+    }
 }
 
 async fn converge_one(

@@ -32,7 +32,10 @@ pub struct PeerStatus {
 pub struct LinkStatus {
     /// Where this node pushes, `host:port`.
     pub peer: String,
-    /// The pid of this node's rsync daemon (receiving the other side's pushes).
+    /// How: `daemon` or `ssh`.
+    pub transport: &'static str,
+    /// The pid of this node's rsync daemon (receiving the other side's pushes;
+    /// none over SSH).
     pub daemon: Option<u32>,
     pub last_push: Option<u64>,
     pub exit_code: Option<i32>,
@@ -174,7 +177,7 @@ pub fn node_status(name: &str, install: &InstallDir, seen: &Observed, report: &s
     let link = state
         .filter(|_| installed)
         .and_then(|s| s.settings.link.as_ref())
-        .map(|link| link_status(&link.peer.to_string(), seen, &pushes, &mut problems));
+        .map(|link| link_status(link, seen, &pushes, &mut problems));
     NodeStatus {
         node: name.to_string(),
         healthy: problems.is_empty(),
@@ -221,12 +224,14 @@ pub fn blame_receivers(statuses: &mut [NodeStatus]) {
 
 /// The link's status on one node, adding its problems to `problems`.
 fn link_status(
-    peer: &str,
+    link: &crate::peer_link::PeerLink,
     seen: &Observed,
     pushes: &BTreeMap<String, Push>,
     problems: &mut Vec<String>,
 ) -> LinkStatus {
-    if seen.rsyncd.is_none() {
+    let peer = &link.peer.to_string();
+    let daemon = link.transport == crate::peer_link::Transport::Daemon;
+    if daemon && seen.rsyncd.is_none() {
         problems.push(
             "the rsync daemon that receives the other environment's pushes is not running"
                 .to_string(),
@@ -252,6 +257,7 @@ fn link_status(
     }
     LinkStatus {
         peer: peer.to_string(),
+        transport: link.transport.as_str(),
         daemon: seen.rsyncd,
         last_push: record.map(|(at, _, _)| *at),
         exit_code: record.map(|(_, code, _)| *code),

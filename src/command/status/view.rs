@@ -63,9 +63,10 @@ pub fn full(statuses: &[NodeStatus], now: u64) -> String {
                 ),
                 (None, _) => "no push yet".to_string(),
             };
-            let daemon = match link.daemon {
-                Some(pid) => format!("rsync daemon running (pid {pid})"),
-                None => "rsync daemon STOPPED".to_string(),
+            let daemon = match (link.transport, link.daemon) {
+                ("ssh", _) => "over SSH".to_string(),
+                (_, Some(pid)) => format!("rsync daemon running (pid {pid})"),
+                (_, None) => "rsync daemon STOPPED".to_string(),
             };
             out.push_str(&format!(
                 "  => other environment ({}): {push}; {daemon}\n",
@@ -201,9 +202,9 @@ fn link_cell(status: &NodeStatus, now: u64) -> String {
         (Some(at), Some(_)) => format!("FAILED {} s ago", now.saturating_sub(at)),
         (None, _) => "none yet".to_string(),
     };
-    match link.daemon {
-        Some(_) => push,
-        None => format!("{push}; daemon STOPPED"),
+    match (link.transport, link.daemon) {
+        ("daemon", None) => format!("{push}; daemon STOPPED"),
+        _ => push,
     }
 }
 
