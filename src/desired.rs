@@ -59,6 +59,11 @@ pub struct PushTarget {
     /// rsync's destination: the receiving module of the peer's rsync daemon over
     /// SSH, `alias::sync/`.
     pub remote: String,
+    /// Pushes share one SSH connection (a peer of this environment). A node of
+    /// the other environment gets a connection per push: one that died with
+    /// its node would hold the next push until it timed out, where a new one
+    /// fails within ConnectTimeout and the push goes on to the next node.
+    pub shared_connection: bool,
 }
 
 /// A peer that pushes to this node, admitted by an authorized_keys entry.
@@ -256,7 +261,12 @@ fn link_config(link: &PeerLink, path: &SyncPath, index: usize, as_root: bool) ->
                 .iter()
                 .filter_map(|node| {
                     let mut from = node.from.clone();
-                    from.extend(link.allow.iter().filter(|a| !node.from.contains(a)).cloned());
+                    from.extend(
+                        link.allow
+                            .iter()
+                            .filter(|a| !node.from.contains(a))
+                            .cloned(),
+                    );
                     Some(LinkPusher {
                         name: node.pusher(env),
                         key: node.key.clone()?,
@@ -275,7 +285,11 @@ fn link_config(link: &PeerLink, path: &SyncPath, index: usize, as_root: bool) ->
         transport: link.transport,
         daemon: link.transport == Transport::Daemon,
         url: destination(&link.peer),
-        push_to: link.push_order(index).into_iter().map(destination).collect(),
+        push_to: link
+            .push_order(index)
+            .into_iter()
+            .map(destination)
+            .collect(),
         peer: link.describe(),
         module,
         port: link.peer.port,
@@ -304,6 +318,7 @@ fn link_target(node: &LinkNode, module: &str) -> PushTarget {
         user: node.user.clone(),
         address: node.address.to_string(),
         host_keys: node.host_keys.clone(),
+        shared_connection: false,
     }
 }
 
@@ -319,6 +334,7 @@ fn push_target(peer: &Node, facts: &NodeFacts) -> PushTarget {
         user: facts.user.clone(),
         address: peer.address.to_string(),
         host_keys: facts.host_keys.clone(),
+        shared_connection: true,
     }
 }
 

@@ -56,9 +56,8 @@ impl LinkKeys {
                    environment"
                 .into(),
         };
-        let keys: LinkKeys = toml::from_str(text).map_err(|err| {
-            invalid(crate::untrusted::printable(err.message()))
-        })?;
+        let keys: LinkKeys = toml::from_str(text)
+            .map_err(|err| invalid(crate::untrusted::printable(err.message())))?;
         if keys.filesync_link_keys != FORMAT {
             return Err(invalid(format!(
                 "format {} is not one this version reads ({FORMAT})",
@@ -72,11 +71,11 @@ impl LinkKeys {
             if keys.nodes[..index].iter().any(|n| n.name == node.name) {
                 return Err(invalid(format!("node {} is listed twice", node.name)));
             }
-            if keys.nodes[..index].iter().any(|n| n.address == node.address) {
-                return Err(invalid(format!(
-                    "address {} is listed twice",
-                    node.address
-                )));
+            if keys.nodes[..index]
+                .iter()
+                .any(|n| n.address == node.address)
+            {
+                return Err(invalid(format!("address {} is listed twice", node.address)));
             }
         }
         Ok(keys)
@@ -118,7 +117,10 @@ mod tests {
         let good = LinkKeys::new("staging", "/ROOT", vec![node("n1", "10.2.0.11")]).to_text();
         for (edit, why) in [
             (
-                ("ssh-ed25519 AAAAsync", "ssh-ed25519 AAAA command=\\\"sh\\\""),
+                (
+                    "ssh-ed25519 AAAAsync",
+                    "ssh-ed25519 AAAA command=\\\"sh\\\"",
+                ),
                 "not an SSH public key",
             ),
             (
@@ -129,9 +131,15 @@ mod tests {
             (("name = \"n1\"", "name = \"n1/x\""), "node name"),
             (("from = [\"10.2.0.11\"]", "from = [\"*\"]"), "CIDR"),
             (("host = \"10.2.0.11\"", "host = \"$(id)\""), "host name"),
-            (("filesync_link_keys = 1", "filesync_link_keys = 2"), "format 2"),
+            (
+                ("filesync_link_keys = 1", "filesync_link_keys = 2"),
+                "format 2",
+            ),
             (("env = \"staging\"", "env = \"a b\""), "environment name"),
-            (("user = \"root\"", "user = \"root\"\nshell = \"x\""), "unknown field"),
+            (
+                ("user = \"root\"", "user = \"root\"\nshell = \"x\""),
+                "unknown field",
+            ),
         ] {
             let text = good.replacen(edit.0, edit.1, 1);
             assert_ne!(text, good, "{edit:?} did not apply");

@@ -18,9 +18,7 @@ pub const DEFAULT_PORT: u16 = 7755;
 pub const AUTH_USER: &str = "filesync";
 
 /// How the cross-environment traffic travels.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// The peer's rsync daemon (TCP 7755 by default, password, not encrypted):
@@ -78,7 +76,8 @@ impl TryFrom<UncheckedLinkNode> for LinkNode {
     fn try_from(raw: UncheckedLinkNode) -> std::result::Result<Self, String> {
         crate::inventory::check_node_name(&raw.name)?;
         let name = &raw.name;
-        crate::inventory::check_user(&raw.user).map_err(|reason| format!("node {name}: {reason}"))?;
+        crate::inventory::check_user(&raw.user)
+            .map_err(|reason| format!("node {name}: {reason}"))?;
         let public = |key: &str| {
             crate::render::public_key(key)
                 .ok()
@@ -97,9 +96,7 @@ impl TryFrom<UncheckedLinkNode> for LinkNode {
         let from = raw
             .from
             .iter()
-            .map(|entry| {
-                parse_allow(entry).map_err(|err| format!("node {name}: {err}"))
-            })
+            .map(|entry| parse_allow(entry).map_err(|err| format!("node {name}: {err}")))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(LinkNode {
             name: raw.name,

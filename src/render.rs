@@ -539,7 +539,10 @@ pub(crate) mod tests {
         let files = files_of(&config);
         let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
         assert!(paths.contains(&layout::LINK_RECEIVE_CONF), "{paths:?}");
-        assert!(!paths.contains(&layout::RSYNCD_CONF), "no daemon: {paths:?}");
+        assert!(
+            !paths.contains(&layout::RSYNCD_CONF),
+            "no daemon: {paths:?}"
+        );
         let receive = file(&files, layout::LINK_RECEIVE_CONF);
         insta::assert_snapshot!("ssh_link_receive.conf", receive);
         assert!(receive.contains("\n    log format = l|"), "{receive}");
@@ -561,14 +564,17 @@ pub(crate) mod tests {
         assert!(
             ssh.contains(
                 "Host filesync.link-10.2.0.11-22\n    HostName 10.2.0.11\n    Port 22\n    \
-                 User web\n"
+                 User web\n    HostKeyAlias filesync.link-10.2.0.11-22\n    ControlMaster no\n"
             ),
             "{ssh}"
         );
         let known = file(&files, layout::KNOWN_HOSTS);
-        assert!(known.contains("filesync.link-10.2.0.12-22 ssh-ed25519 HOSTn2\n"), "{known}");
+        assert!(
+            known.contains("filesync.link-10.2.0.12-22 ssh-ed25519 HOSTn2\n"),
+            "{known}"
+        );
         let push = file(&files, layout::PUSH_SCRIPT);
-        assert!(push.contains("case \"$tried\" in 255)"), "{push}");
+        assert!(push.contains("case \"$tried\" in 5 | 255)"), "{push}");
         assert!(!file(&files, layout::NODE_CTL).contains("rsync --daemon --config"));
         // only the node with a key is admitted, from its address and --allow
         assert_eq!(link.pushers.len(), 1);

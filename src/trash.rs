@@ -120,7 +120,7 @@ fn by(version: &str) -> String {
 pub fn choose<'a>(kept: &'a [Kept], path: &str, version: Option<&str>) -> Option<&'a Kept> {
     kept.iter()
         .filter(|k| k.path == path)
-        .find(|k| version.map_or(true, |v| k.version == v))
+        .find(|k| version.is_none_or(|v| k.version == v))
 }
 
 #[cfg(test)]

@@ -200,14 +200,18 @@ pub async fn pair(
 
     let other = match other_env {
         Some(other) => {
-            let other_nodes = other.select(None)?;
-            let other_ips = node_ips(&other_nodes).await;
-            for ip in other_ips.iter().flat_map(|(_, ips)| ips) {
-                push_unique(&mut allow, ip.to_string());
-            }
+            // The daemons admit the other side's addresses; over SSH each
+            // node's key is admitted from its own addresses (`LinkNode::from`).
             let mut back_allow = Vec::new();
-            for ip in own_ips.iter().flat_map(|(_, ips)| ips) {
-                push_unique(&mut back_allow, ip.to_string());
+            if transport == Transport::Daemon {
+                let other_nodes = other.select(None)?;
+                let other_ips = node_ips(&other_nodes).await;
+                for ip in other_ips.iter().flat_map(|(_, ips)| ips) {
+                    push_unique(&mut allow, ip.to_string());
+                }
+                for ip in own_ips.iter().flat_map(|(_, ips)| ips) {
+                    push_unique(&mut back_allow, ip.to_string());
+                }
             }
             let (back_nodes, (first, rest)) = match transport {
                 Transport::Ssh => {

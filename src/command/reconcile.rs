@@ -32,8 +32,14 @@ pub async fn reconcile(global: &Global, env: &Environment, intent: Intent) -> Re
     let Some(links) = links else {
         return converge_one(global, env, LinkChoice::Keep, intent).await;
     };
-    link::converge_both(global, env, links, intent, async |pass, side, link| {
-        match converge_one(global, side, LinkChoice::Set(link), intent).await {
+    link::converge_both(
+        global,
+        env,
+        links,
+        intent,
+        async |pass, side, link| match converge_one(global, side, LinkChoice::Set(link), intent)
+            .await
+        {
             Err(Error::NotInstalled { env: other }) if pass == Pass::Other => {
                 eprintln!(
                     "warning: environment {}: the other environment of its link, {other}, is \
@@ -43,8 +49,8 @@ pub async fn reconcile(global: &Global, env: &Environment, intent: Intent) -> Re
                 Ok(())
             }
             result => result,
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -59,15 +65,26 @@ async fn linked_to(
         return Ok(None);
     };
     let (Some(name), false) = (installed.peer_env.clone(), installed.imported) else {
-        eprintln!("note: environment {}: {}", env.name, other_side_hint(env, &installed));
+        eprintln!(
+            "note: environment {}: {}",
+            env.name,
+            other_side_hint(env, &installed)
+        );
         return Ok(None);
     };
     let with = |err| (name.clone(), err);
     let source = command::source(global).map_err(with)?;
     let other = source.environment(&name).await.map_err(with)?;
-    let links = link::pair(global, env, Some(other), None, Vec::new(), installed.transport)
-        .await
-        .map_err(with)?;
+    let links = link::pair(
+        global,
+        env,
+        Some(other),
+        None,
+        Vec::new(),
+        installed.transport,
+    )
+    .await
+    .map_err(with)?;
     Ok(Some(links))
 }
 

@@ -76,7 +76,7 @@ async fn list(
         };
         let kept = kept
             .into_iter()
-            .filter(|k| path.map_or(true, |p| k.path == p))
+            .filter(|k| path.is_none_or(|p| k.path == p))
             .collect();
         trashes.push(NodeTrash {
             node: node.name.clone(),

@@ -383,6 +383,30 @@ fn merged(a: &Cluster, b: &Cluster, dir: &Path) -> (PathBuf, PathBuf) {
     (inventory_path, ssh_path)
 }
 
+/// filesync with the merged inventory and ssh config of `merged`, and the
+/// password in FILESYNC_PASSWORD when given: (exit code, stdout, stderr).
+fn run_merged(
+    cluster: &Cluster,
+    (inventory, ssh_config): (&Path, &Path),
+    args: &[&str],
+    password: Option<&str>,
+) -> (i32, String, String) {
+    let mut command = cluster.filesync(args);
+    command
+        .env("FILESYNC_INVENTORY", inventory)
+        .env("FILESYNC_SSH_CONFIG", ssh_config)
+        .env_remove("FILESYNC_PASSWORD");
+    if let Some(password) = password {
+        command.env("FILESYNC_PASSWORD", password);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_node_joins_the_link()
 {
@@ -392,20 +416,7 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     let dir = tempfile::tempdir().unwrap();
     let (inventory, ssh_config) = merged(&a, &b, dir.path());
     let run = |args: &[&str], password: Option<&str>| {
-        let mut command = a.filesync(args);
-        command
-            .env("FILESYNC_INVENTORY", &inventory)
-            .env("FILESYNC_SSH_CONFIG", &ssh_config)
-            .env_remove("FILESYNC_PASSWORD");
-        if let Some(password) = password {
-            command.env("FILESYNC_PASSWORD", password);
-        }
-        let output = command.output().unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        run_merged(&a, (&inventory, &ssh_config), args, password)
     };
     let base = [
         "install",
@@ -493,7 +504,14 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     }
 
     // One run installs both sides, with one generated password shown once.
-    let args = with(&["--peer-env", "ted", "--output", "json"]);
+    let args = with(&[
+        "--peer-env",
+        "ted",
+        "--peer-transport",
+        "daemon",
+        "--output",
+        "json",
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out, err) = run(&args, None);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -543,7 +561,7 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     );
 
     // A second run keeps the installed password and changes nothing.
-    let again = with(&["--peer-env", "ted"]);
+    let again = with(&["--peer-env", "ted", "--peer-transport", "daemon"]);
     let again: Vec<&str> = again.iter().map(String::as_str).collect();
     let (code, out, err) = run(&again, None);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -573,4 +591,252 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
     )
     .as_deref()
         == Some("to-all\n")));
+}
+
+/// Captures on the host what crosses to and from `subnet` while `during`
+/// runs; returns the raw capture (pcap).
+fn captured(subnet: &str, during: impl FnOnce()) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("capture.pcap");
+    let mut tcpdump = std::process::Command::new("tcpdump")
+        .args(["-i", "any", "-U", "-s", "0", "-w"])
+        .arg(&file)
+        .args(["net", subnet])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump (scripts/install-deps installs it)");
+    assert!(eventually(Duration::from_secs(10), || file.exists()));
+    std::thread::sleep(Duration::from_millis(500));
+    during();
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = tcpdump.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    tcpdump.wait().unwrap();
+    std::fs::read(&file).unwrap()
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// Writes a file on tec-like `from` node n1 whose name and content carry
+/// `marker` (a .jpg: rsync does not compress it, so the daemon protocol
+/// carries it as it is), waits until it reached `to`'s n2, and returns what
+/// crossed to `to`'s subnet meanwhile.
+fn crossing(from: &Cluster, to: &Cluster, marker: &str) -> Vec<u8> {
+    let name = format!("{marker}.jpg");
+    captured(&subnet(to), || {
+        from.exec("n1", &format!("echo {marker}-content >{W}/{name}"));
+        assert!(
+            eventually(CROSS, || content(&to.synced("n2").join(&name)).is_some()),
+            "{name} did not cross"
+        );
+    })
+}
+
+#[test]
+fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_scaling() {
+    let Some((a, b)) = Cluster::up_pair(("tsa", 184), ("tsb", 185), 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (inventory, ssh_config) = merged(&a, &b, dir.path());
+    let files = (inventory.as_path(), ssh_config.as_path());
+    let run = |args: &[&str]| run_merged(&a, files, args, None);
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "--env",
+            "tsa",
+            "--path",
+            "/ROOT/wp-content",
+            "--delay",
+            "1",
+            "--yes",
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+
+    // ssh needs the other side's keys; a password has no use there.
+    let (code, _, err) = install(&["--peer", &ip(&b, "n1"), "--peer-transport", "ssh"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--peer-keys FILE"), "{err}");
+    let pass = password_file(dir.path(), "pass", PASSWORD);
+    let (code, _, err) = install(&[
+        "--peer-env",
+        "tsb",
+        "--password-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("--password-file is for the daemon transport"),
+        "{err}"
+    );
+
+    // --peer-env: ssh by default, keys exchanged, no password, no daemon.
+    let (code, out, err) = install(&["--peer-env", "tsb"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("password"), "{err}");
+    let ledger_and_keys = |cluster: &Cluster, node: &str| {
+        cluster.exec(
+            node,
+            &format!(
+                "cd {} && ls etc; stat -c %a etc/sync_key; ss -ltn; cat /root/.ssh/authorized_keys",
+                installation()
+            ),
+        )
+    };
+    for (cluster, other) in [(&a, &b), (&b, &a)] {
+        for node in NODES {
+            let seen = ledger_and_keys(cluster, node);
+            assert!(!seen.contains("rsyncd"), "{} {node}: {seen}", cluster.name);
+            assert!(
+                !seen.contains(":7755"),
+                "{} {node}: a daemon listens: {seen}",
+                cluster.name
+            );
+            assert!(
+                seen.contains("\n600\n"),
+                "{} {node}: sync key mode: {seen}",
+                cluster.name
+            );
+            for pusher in NODES {
+                let entry = seen
+                    .lines()
+                    .find(|line| line.ends_with(&format!(":{}/{pusher}", other.name)))
+                    .unwrap_or_else(|| {
+                        panic!("{} {node} does not admit {pusher}: {seen}", cluster.name)
+                    });
+                assert!(
+                    entry.contains(&format!("from=\"{}\"", ip(other, pusher))),
+                    "{entry}"
+                );
+                assert!(entry.contains("etc/link-receive.conf ."), "{entry}");
+            }
+        }
+    }
+    b.exec("n2", &format!("echo ssh >{W}/from-tsb.txt"));
+    a.exec("n2", &format!("echo ssh >{W}/from-tsa.txt"));
+    assert!(on_all(&[&a, &b], "from-tsb.txt", "ssh\n"));
+    assert!(on_all(&[&a, &b], "from-tsa.txt", "ssh\n"));
+
+    // On the wire: nothing of a file over ssh; its name and bytes over the
+    // daemon (which shows the capture would see them).
+    let over_ssh = crossing(&a, &b, "markerssh7f3a");
+    assert!(
+        over_ssh.len() > 2000,
+        "nothing captured: {} bytes",
+        over_ssh.len()
+    );
+    assert!(
+        !holds(&over_ssh, "markerssh7f3a"),
+        "plaintext crossed over ssh"
+    );
+    let (code, out, err) = install(&["--peer-env", "tsb", "--peer-transport", "daemon"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let over_daemon = crossing(&a, &b, "markerdaemon9c1e");
+    assert!(
+        holds(&over_daemon, "markerdaemon9c1e-content"),
+        "the capture saw no plaintext"
+    );
+    // ... and back to ssh: the daemon and its secrets go.
+    let (code, out, err) = install(&["--peer-env", "tsb"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for cluster in [&a, &b] {
+        for node in NODES {
+            let seen = ledger_and_keys(cluster, node);
+            assert!(
+                !seen.contains("rsyncd") && !seen.contains(":7755"),
+                "{seen}"
+            );
+        }
+    }
+
+    // tsb's n1 cut off: tsa's n1, which pushes there first, goes on to n2.
+    assert!(b.testbed(&["link", "n1", "down"]).status.success());
+    let started = std::time::Instant::now();
+    a.exec("n1", &format!("echo down >{W}/while-down.txt"));
+    let crossed = eventually(CROSS, || {
+        content(&b.synced("n2").join("while-down.txt")).as_deref() == Some("down\n")
+    });
+    let took = started.elapsed();
+    assert!(b.testbed(&["link", "n1", "up"]).status.success());
+    assert!(crossed, "nothing crossed over ssh while tsb's n1 was down");
+    eprintln!("crossed over ssh with the first peer down in {took:.1?}");
+
+    // A node joins each side; one reconcile of tsa makes both links follow:
+    // tsa's n3 gets its key and tsb admits it, tsb's n3 joins tsb, gets its
+    // key, and tsa admits it in a second pass.
+    a.add_nodes(1, &[]);
+    b.add_nodes(1, &[]);
+    merged(&a, &b, dir.path());
+    let (code, out, err) = run(&["reconcile", "--env", "tsa"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    a.exec("n3", &format!("echo a3 >{W}/from-tsa-n3.txt"));
+    b.exec("n3", &format!("echo b3 >{W}/from-tsb-n3.txt"));
+    for (cluster, rel, want) in [
+        (&b, "from-tsa-n3.txt", "a3\n"),
+        (&a, "from-tsb-n3.txt", "b3\n"),
+    ] {
+        for node in ["n1", "n2", "n3"] {
+            assert!(
+                eventually(CROSS, || content(&cluster.synced(node).join(rel))
+                    .as_deref()
+                    == Some(want)),
+                "{rel} did not reach {} {node}",
+                cluster.name
+            );
+        }
+    }
+
+    // tsb's n3 leaves: its old key is refused by tsa, which reconciled with tsb.
+    let key = format!("{}/etc/sync_key", installation());
+    b.exec("n3", &format!("cp {key} /root/old_key"));
+    let with_old_key = || {
+        let out = b.try_exec(
+            "n3",
+            &format!(
+                "ssh -i /root/old_key -o IdentitiesOnly=yes -o BatchMode=yes \
+                 -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/root/kh \
+                 -o ConnectTimeout=5 root@{} true </dev/null",
+                ip(&a, "n1")
+            ),
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(
+        !with_old_key().contains("Permission denied"),
+        "admitted before it left"
+    );
+    let b3 = ip(&b, "n3");
+    let text = std::fs::read_to_string(&inventory).unwrap();
+    let entry = format!(", {{ name = \"n3\", ssh = \"{b3}\", address = \"{b3}\" }}");
+    assert!(text.contains(&entry), "{text}");
+    std::fs::write(&inventory, text.replace(&entry, "")).unwrap();
+    let (code, out, err) = run(&["reconcile", "--env", "tsb"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        with_old_key().contains("Permission denied"),
+        "the departed key still gets in"
+    );
+    for node in ["n1", "n2", "n3"] {
+        let keys = a.exec(node, "cat /root/.ssh/authorized_keys");
+        assert!(!keys.contains(":tsb/n3"), "{node}: {keys}");
+    }
+    // The plan names the other side's keys, never a private one.
+    let (code, out, err) = run(&["plan", "--env", "tsa", "--output", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.replace(' ', "").contains("\"transport\":\"ssh\""),
+        "{out}"
+    );
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
 }
