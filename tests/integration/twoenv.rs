@@ -840,3 +840,84 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
     );
     assert!(!out.contains("PRIVATE KEY"), "{out}");
 }
+
+#[test]
+fn sides_in_separate_inventories_link_over_ssh_with_exported_keys() {
+    let Some((a, b)) = Cluster::up_pair(("tka", 186), ("tkb", 187), 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let install = |cluster: &Cluster, extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "--env",
+            &cluster.name,
+            "--path",
+            "/ROOT/wp-content",
+            "--delay",
+            "1",
+            "--yes",
+        ];
+        args.extend(extra);
+        cluster.run(&args)
+    };
+    let export = |cluster: &Cluster| {
+        let file = dir.path().join(format!("{}.keys", cluster.name));
+        let out = file.to_str().unwrap().to_string();
+        let (code, stdout, err) =
+            cluster.run(&["export-keys", "--env", &cluster.name, "--out", &out]);
+        (code, stdout, err, file)
+    };
+
+    // Nothing to export before an install.
+    let (code, _, err, _) = export(&b);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not installed"), "{err}");
+
+    // tkb runs alone first; its keys go to tka, tka's back to tkb.
+    let (code, out, err) = install(&b, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, _, err, b_keys) = export(&b);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&b_keys).unwrap();
+    assert!(text.contains("filesync_link_keys = 1"), "{text}");
+    assert!(!text.contains("PRIVATE"), "{text}");
+    let (code, _, err) = a.run(&[
+        "install",
+        "--env",
+        "tka",
+        "--path",
+        "/ROOT/other",
+        "--yes",
+        "--peer-keys",
+        b_keys.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("syncs /ROOT/wp-content"), "{err}");
+    let (code, out, err) = install(&a, &["--peer-keys", b_keys.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, _, err, a_keys) = export(&a);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = install(&b, &["--peer-keys", a_keys.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for (cluster, other) in [(&a, &b), (&b, &a)] {
+        for node in NODES {
+            let keys = cluster.exec(node, "cat /root/.ssh/authorized_keys");
+            for pusher in NODES {
+                assert!(
+                    keys.contains(&format!(":{}/{pusher}\n", other.name)),
+                    "{keys}"
+                );
+            }
+        }
+    }
+    b.exec("n2", &format!("echo exported >{W}/from-tkb.txt"));
+    a.exec("n2", &format!("echo exported >{W}/from-tka.txt"));
+    assert!(on_all(&[&a, &b], "from-tkb.txt", "exported\n"));
+    assert!(on_all(&[&a, &b], "from-tka.txt", "exported\n"));
+
+    // The other side is not this operator's: reconcile says what to run there.
+    let (code, out, err) = a.run(&["reconcile", "--env", "tka"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("filesync export-keys --env tka"), "{err}");
+}
