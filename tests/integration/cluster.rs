@@ -167,10 +167,15 @@ impl Cluster {
         (b, b_subnet): (&str, u8),
         nodes: usize,
     ) -> Option<(Cluster, Cluster)> {
+        let cluster = |name, subnet| Self::builder(name).nodes(nodes).subnet(subnet);
+        Self::up_pair_of(cluster(a, a_subnet), cluster(b, b_subnet))
+    }
+
+    /// `up_pair` of two clusters as built (routed, whatever the builders say).
+    pub fn up_pair_of(a: ClusterBuilder, b: ClusterBuilder) -> Option<(Cluster, Cluster)> {
         let serial = serial();
-        let routed = |name, subnet| Self::builder(name).nodes(nodes).subnet(subnet).routed(true);
-        let first = Self::start(&routed(a, a_subnet), Some(serial))?;
-        let second = Self::start(&routed(b, b_subnet), None)?;
+        let first = Self::start(&a.routed(true), Some(serial))?;
+        let second = Self::start(&b.routed(true), None)?;
         Some((first, second))
     }
 

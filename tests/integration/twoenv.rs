@@ -842,10 +842,19 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
 }
 
 #[test]
-fn sides_in_separate_inventories_link_over_ssh_with_exported_keys() {
-    let Some((a, b)) = Cluster::up_pair(("tka", 186), ("tkb", 187), 2) else {
+fn sides_in_separate_inventories_link_over_ssh_with_exported_keys_on_debian_12s_rsync() {
+    // tkb's nodes run Debian 12's rsync 3.2.7, tka's this machine's.
+    let Some((a, b)) = Cluster::up_pair_of(
+        Cluster::builder("tka").nodes(2).subnet(186),
+        Cluster::builder("tkb")
+            .nodes(2)
+            .subnet(187)
+            .old_rsync(&["all"]),
+    ) else {
         return;
     };
+    let version = b.exec("n1", "rsync --version | head -1");
+    assert!(version.contains("3.2.7"), "{version}");
     let dir = tempfile::tempdir().unwrap();
     let install = |cluster: &Cluster, extra: &[&str]| {
         let mut args = vec![
