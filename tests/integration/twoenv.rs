@@ -727,6 +727,25 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
     a.exec("n2", &format!("echo ssh >{W}/from-tsa.txt"));
     assert!(on_all(&[&a, &b], "from-tsb.txt", "ssh\n"));
     assert!(on_all(&[&a, &b], "from-tsa.txt", "ssh\n"));
+    // A change crosses once, and is not pushed back: one `l|` line (received
+    // from the other environment) on one node of the other side, none here.
+    std::thread::sleep(Duration::from_secs(5));
+    let crossings = |cluster: &Cluster, name: &str| -> usize {
+        NODES
+            .iter()
+            .map(|node| {
+                cluster
+                    .exec(node, &format!("cat {}/var/ledger.log", installation()))
+                    .lines()
+                    .filter(|line| line.contains(" l|") && line.ends_with(&format!("|{name}")))
+                    .count()
+            })
+            .sum()
+    };
+    assert_eq!(crossings(&b, "from-tsa.txt"), 1);
+    assert_eq!(crossings(&a, "from-tsa.txt"), 0);
+    assert_eq!(crossings(&a, "from-tsb.txt"), 1);
+    assert_eq!(crossings(&b, "from-tsb.txt"), 0);
 
     // On the wire: nothing of a file over ssh; its name and bytes over the
     // daemon (which shows the capture would see them).
