@@ -3,6 +3,7 @@
 //! `Display`), every node's whole list. Both end with a one-line summary.
 
 use crate::node_set;
+use crate::peer_link::Transport;
 use crate::plan::{NodePlan, Plan};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -103,11 +104,6 @@ fn header(plan: &Plan) -> String {
         plan.env, settings.path, settings.delay, settings.topology
     );
     if let Some(link) = &settings.link {
-        let allow = if link.allow.is_empty() {
-            "any address".to_string()
-        } else {
-            link.allow.join(", ")
-        };
         let peers = if link.others.is_empty() {
             link.describe()
         } else {
@@ -117,11 +113,26 @@ fn header(plan: &Plan) -> String {
                 link.describe()
             )
         };
-        let _ = writeln!(
-            out,
-            "Two environments: every node also pushes to the rsync daemon of {peers}; this \
-             environment's daemons accept pushes from {allow}"
-        );
+        let other = link.peer_env.as_deref().unwrap_or("the other environment");
+        let _ = match link.transport {
+            Transport::Daemon => writeln!(
+                out,
+                "Two environments: every node also pushes to the rsync daemon of {peers}; this \
+                 environment's daemons accept pushes from {}",
+                if link.allow.is_empty() {
+                    "any address".to_string()
+                } else {
+                    link.allow.join(", ")
+                }
+            ),
+            Transport::Ssh => writeln!(
+                out,
+                "Two environments over SSH: every node also pushes to {peers}; this \
+                 environment admits the sync keys of {other}'s nodes ({} of {} known)",
+                link.nodes.iter().filter(|n| n.key.is_some()).count(),
+                link.nodes.len()
+            ),
+        };
     }
     out
 }
