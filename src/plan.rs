@@ -1110,6 +1110,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn over_ssh_the_other_sides_keys_are_admitted_once_known_and_revoked_when_gone() {
+        let config = crate::render::tests::linked_over_ssh();
+        let keys = keys(2);
+        let node = installed(&config, &keys);
+        assert!(node.authorized_keys.contains(":staging/n1\n"));
+        assert!(!node.authorized_keys.contains(":staging/n2"), "no key yet");
+        let plan = node_plan(&config, &node, &keys, vec![], vec![]).unwrap();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+
+        let mut later = config.clone();
+        let link = later.link.as_mut().unwrap();
+        link.pushers.push(crate::desired::LinkPusher {
+            name: "staging/n2".into(),
+            key: "ssh-ed25519 SYNCn2".into(),
+            from: vec!["10.2.0.12".into()],
+        });
+        let plan = node_plan(&later, &node, &keys, vec![], vec![]).unwrap();
+        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
+            admit: vec!["staging/n2".into()],
+            revoke: vec![],
+        }));
+
+        let mut gone = config.clone();
+        gone.link.as_mut().unwrap().pushers.clear();
+        let plan = node_plan(&gone, &node, &keys, vec![], vec![]).unwrap();
+        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
+            admit: vec![],
+            revoke: vec!["staging/n1".into()],
+        }));
+    }
+
+    #[test]
     fn a_pusher_that_was_not_probed_keeps_its_entries_and_is_admitted_by_a_newcomer() {
         let before = configs(3, Topology::Mesh);
         let after = configs(4, Topology::Mesh);

@@ -509,3 +509,55 @@ async fn resolve(host: &str, port: u16) -> std::result::Result<Vec<IpAddr>, Stri
     }
     Ok(ips)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> SettingsArgs {
+        let argv = ["filesync", "plan"].iter().chain(flags);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Plan(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn ssh_is_the_default_where_the_other_sides_keys_can_be_had() {
+        let chosen = |flags: &[&str], other_env| transport(&args(flags), other_env);
+        assert_eq!(chosen(&["--peer-env", "b"], true).unwrap(), Transport::Ssh);
+        assert_eq!(
+            chosen(&["--peer-keys", "f"], false).unwrap(),
+            Transport::Ssh
+        );
+        assert_eq!(
+            chosen(&["--peer", "10.0.2.1"], false).unwrap(),
+            Transport::Daemon
+        );
+        let daemon = ["--peer-env", "b", "--peer-transport", "daemon"];
+        assert_eq!(chosen(&daemon, true).unwrap(), Transport::Daemon);
+        for (flags, other_env, why) in [
+            (
+                &["--peer", "10.0.2.1", "--peer-transport", "ssh"][..],
+                false,
+                "--peer-keys FILE",
+            ),
+            (
+                &["--peer-keys", "f", "--peer-transport", "daemon"][..],
+                false,
+                "--peer-keys is for the ssh transport",
+            ),
+            (
+                &["--peer-env", "b", "--password-file", "p"][..],
+                true,
+                "--password-file is for the daemon",
+            ),
+        ] {
+            let err = chosen(flags, other_env).unwrap_err();
+            let text = format!("{err} {}", err.hint().unwrap_or_default());
+            assert!(text.contains(why), "{flags:?}: {text}");
+            assert_eq!(err.exit_code(), crate::error::ExitCode::BadInput);
+        }
+    }
+}
