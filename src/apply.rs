@@ -292,8 +292,9 @@ fn copy_progress(pusher: &str, held: u64, expected: Option<u64>) -> String {
 
 pub fn authorized_keys_path(observed: &Observed) -> String {
     format!(
-        "{}/.ssh/authorized_keys",
-        observed.home.trim_end_matches('/')
+        "{}/{}",
+        observed.home.trim_end_matches('/'),
+        layout::AUTHORIZED_KEYS
     )
 }
 

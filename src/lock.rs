@@ -130,7 +130,7 @@ pub async fn acquire(
 ) -> Result<Held> {
     let owner = Owner::me(command);
     let mut held = Held {
-        path: lock_path(install),
+        path: install.lock_dir(),
         owner,
         nodes: Vec::new(),
     };
@@ -162,11 +162,6 @@ pub async fn connect_locked(
             Err(err)
         }
     }
-}
-
-/// `<webroot>/lsyncd.lock`, beside the install directory.
-pub fn lock_path(install: &InstallDir) -> String {
-    format!("{}.lock", install.root())
 }
 
 async fn take<N: Node>(node: &N, held: &Held, break_lock: bool) -> Result<()> {
