@@ -95,7 +95,7 @@ fn words(values: &[&str]) -> Result<String> {
 }
 
 /// The scripts longer than a line, as templates (`templates/remote/`), by
-/// name; the parts whose names have no verb are included by others.
+/// name; `emit.sh` and `receive.sh` are parts that others include.
 const TEMPLATES: [(&str, &str); 17] = [
     ("emit.sh", include_str!("../templates/remote/emit.sh.tera")),
     (
@@ -166,10 +166,13 @@ const TEMPLATES: [(&str, &str); 17] = [
 
 /// Renders the script `name` with `values` (a JSON object).
 fn script(name: &str, values: serde_json::Value) -> Result<String> {
+    render(name, &tera::Context::from_value(values)?)
+}
+
+fn render(name: &str, context: &tera::Context) -> Result<String> {
     static TERA: OnceLock<Tera> = OnceLock::new();
-    let context = tera::Context::from_value(values)?;
     TERA.get_or_init(|| crate::render::engine(&TEMPLATES))
-        .render(name, &context)
+        .render(name, context)
         .map_err(|err| anyhow!("rendering {name}: {err:?}"))
 }
 
@@ -438,21 +441,17 @@ pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
         .filter(|path| *path != format!("./{}", layout::ETC_DIR))
         .collect();
     in_webroot.extend(legacy_etc_files().iter().map(|path| format!("./{path}")));
-    let mut values = in_webroot_cleanup(install, false, in_webroot);
-    values.as_object_mut().expect("an object").extend(
-        json!({
-            "node_ctl": install.join(layout::NODE_CTL),
-            "owned": owned,
-            "trash_dir": install.join(layout::TRASH),
-            "root": install.root(),
-            "marker": install.join(layout::MARKER),
-            "legacy_etc": install.join_in_webroot(layout::ETC_DIR),
-        })
-        .as_object()
-        .expect("an object")
-        .clone(),
-    );
-    script("remove-install-dir.sh", values)
+    // it ends with in-webroot-cleanup.sh, which reads the same values
+    let mut context = tera::Context::from_value(in_webroot_cleanup(install, false, in_webroot))?;
+    context.extend(tera::Context::from_value(json!({
+        "node_ctl": install.join(layout::NODE_CTL),
+        "owned": owned,
+        "trash_dir": install.join(layout::TRASH),
+        "root": install.root(),
+        "marker": install.join(layout::MARKER),
+        "legacy_etc": install.join_in_webroot(layout::ETC_DIR),
+    }))?);
+    render("remove-install-dir.sh", &context)
 }
 
 /// What an earlier version wrote in `<webroot>/lsyncd/etc`, relative to

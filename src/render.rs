@@ -87,7 +87,7 @@ fn tera() -> &'static Tera {
 
 /// A Tera engine holding the built-in `templates` (name, text), with the
 /// filters that escape values for their target language (`lua`, `sh`,
-/// `rsyncd`) and nothing escaped behind a template's back.
+/// `sh_words`, `rsyncd`) and nothing escaped behind a template's back.
 pub(crate) fn engine(templates: &[(&str, &str)]) -> Tera {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
