@@ -11,6 +11,7 @@ use crate::node::Node;
 use crate::plan::{self, Action, Phase, Plan};
 use crate::probe::Observed;
 use crate::progress::Progress;
+use crate::push_record::PushRecord;
 use crate::remote;
 use crate::render;
 use anyhow::{Context, Result};
@@ -252,11 +253,8 @@ async fn wait_for_initial_copy<N: Node>(
     let (mut polls, mut shown) = (0u32, None);
     while Instant::now() < deadline {
         let record = target.node.run(&script, None).await.unwrap_or_default();
-        let mut fields = record.split_whitespace().map(str::parse::<u64>);
-        if let (Some(Ok(at)), Some(Ok(0))) = (fields.next(), fields.next()) {
-            if at >= *since {
-                return Ok(true);
-            }
+        if PushRecord::parse(&record).is_some_and(|record| record.succeeded_since(*since)) {
+            return Ok(true);
         }
         // every 5 s: how much of the tree the joiner holds
         if polls % 10 == 9 {
@@ -294,8 +292,9 @@ fn copy_progress(pusher: &str, held: u64, expected: Option<u64>) -> String {
 
 pub fn authorized_keys_path(observed: &Observed) -> String {
     format!(
-        "{}/.ssh/authorized_keys",
-        observed.home.trim_end_matches('/')
+        "{}/{}",
+        observed.home.trim_end_matches('/'),
+        layout::AUTHORIZED_KEYS
     )
 }
 

@@ -12,7 +12,7 @@ use crate::desired::{self, NodeFacts};
 use crate::error::{Error, NodeFailure, Result};
 use crate::fleet::Fleet;
 use crate::inventory::{Environment, Node as InventoryNode};
-use crate::layout::{self, InstallDir};
+use crate::layout::InstallDir;
 use crate::lock;
 use crate::mesh::{self, Known};
 use crate::node::Node;
@@ -478,10 +478,7 @@ fn partial(failures: &[NodeFailure]) -> Result<()> {
 
 /// The settings already installed on the nodes (the first node that has any).
 pub async fn installed_settings(fleet: &Fleet, install: &InstallDir) -> Option<Settings> {
-    let script = format!(
-        "cat {} 2>/dev/null || true\n",
-        crate::escape::shell_word(&install.join(layout::STATE)).ok()?
-    );
+    let script = crate::remote::read_state(install).ok()?;
     for node in fleet.nodes.values() {
         if let Ok(text) = node.run(&script, None).await {
             if let Ok(state) = NodeState::from_json(&text) {

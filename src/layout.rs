@@ -73,12 +73,47 @@ pub const PEER_ENV_RECORD: &str = "peer-env";
 /// The logs linked from `<webroot>/lsyncd/var/log/`.
 pub const LINKED_LOGS: [&str; 2] = [LOG, STATUS];
 
+/// The installation's directories: configuration and keys, scripts, what
+/// runs (pid files, lsyncd's scratch files, ssh's shared connections), logs.
+pub const ETC_DIR: &str = "etc";
+pub const BIN_DIR: &str = "bin";
+pub const RUN_DIR: &str = "run";
+pub const VAR_DIR: &str = "var";
+/// The file that marks a directory as filesync's installation (also under
+/// `<webroot>/lsyncd` of earlier versions).
+pub const MARKER: &str = ".filesync";
+/// The public half of `SYNC_KEY`.
+pub const SYNC_KEY_PUB: &str = "etc/sync_key.pub";
+/// Paths lsyncd's push action keeps between events (`run/lsyncd-paths`) and
+/// the time before which changes are stamped as old (`run/cutoff`).
+pub const LSYNCD_PATHS: &str = "run/lsyncd-paths";
+pub const CUTOFF: &str = "run/cutoff";
+
+/// The record of the last push to `peer` (its record name: an ssh alias, or
+/// `peer-env`), relative to the installation directory: see `push_record`.
+pub fn push_record(peer: &str) -> String {
+    format!("{LOG_DIR}/{}{peer}", crate::push_record::FILE_PREFIX)
+}
+
+/// The mark that makes the next startup push to `peer` send everything.
+pub fn full_startup_mark(peer: &str) -> String {
+    format!("{RUN_DIR}/full-startup-{peer}")
+}
+
+/// The login user's authorized_keys, relative to their home directory.
+pub const AUTHORIZED_KEYS: &str = ".ssh/authorized_keys";
+/// Where the raised inotify limit is kept for the next boot (absolute).
+pub const SYSCTL_CONF: &str = "/etc/sysctl.d/60-filesync.conf";
+/// The file in the operator lock's directory that names its holder (see
+/// `lock::Owner`).
+pub const LOCK_OWNER: &str = "owner";
+
 /// Directories filesync creates inside the installation directory.
-pub const DIRS: [&str; 6] = ["etc", "bin", "run", "var/log", "var/tmp", TRASH];
+pub const DIRS: [&str; 6] = [ETC_DIR, BIN_DIR, RUN_DIR, LOG_DIR, "var/tmp", TRASH];
 
 /// What earlier versions kept under `<webroot>/lsyncd/` and a move removes
 /// from there (the user's `etc/excludes` is moved, not removed).
-pub const LEGACY_OWNED: [&str; 6] = ["etc", "bin", "run", "var", "state.json", ".filesync"];
+pub const LEGACY_OWNED: [&str; 6] = [ETC_DIR, BIN_DIR, RUN_DIR, VAR_DIR, STATE, MARKER];
 
 /// Unix socket paths are limited to 108 bytes; leave room for ssh's `%C` (40 hex)
 /// and the temporary suffix ssh appends while it creates the socket.
@@ -125,6 +160,12 @@ impl InstallDir {
         format!("{}/{relative}", self.root)
     }
 
+    /// The operator lock, a directory beside the installation directory
+    /// (`<installation>.lock`), holding `LOCK_OWNER`.
+    pub fn lock_dir(&self) -> String {
+        format!("{}.lock", self.root)
+    }
+
     /// Absolute path of a file or directory inside `<webroot>/lsyncd`.
     pub fn join_in_webroot(&self, relative: &str) -> String {
         format!("{}/{relative}", self.in_webroot)
@@ -140,7 +181,7 @@ impl InstallDir {
     /// directory when the socket path fits, otherwise a directory under /run
     /// (root's only) named after the installation.
     pub fn control_dir(&self) -> String {
-        let inside = self.join("run");
+        let inside = self.join(RUN_DIR);
         if inside.len() <= MAX_CONTROL_DIR_LEN {
             inside
         } else {

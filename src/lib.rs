@@ -33,6 +33,7 @@ pub mod plan_view;
 pub mod platform;
 pub mod probe;
 pub mod progress;
+pub mod push_record;
 pub mod remote;
 pub mod render;
 pub mod settings;

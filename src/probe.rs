@@ -185,7 +185,7 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     })
 }
 
-/// The facts a read-only script printed with `emit` (`remote::EMIT`): one
+/// The facts a read-only script printed with `emit` (`templates/remote/emit.sh.tera`): one
 /// `key<TAB>base64(value)` line each, in order (a key may repeat).
 pub fn fact_lines(output: &str) -> Result<Vec<(&str, String)>> {
     output

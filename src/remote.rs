@@ -1,10 +1,14 @@
 //! The exact shell scripts filesync runs on nodes, built by pure functions that
-//! shell-quote every value. Content (files, crontabs) always travels on stdin,
-//! never on a command line.
+//! shell-quote every value: one-liners here, the longer ones rendered from
+//! `templates/remote/*.sh.tera` (their values through the `sh` filters).
+//! Content (files, crontabs) always travels on stdin, never on a command line.
 
 use crate::escape::shell_word;
 use crate::layout::{self, InstallDir};
-use anyhow::Result;
+use anyhow::{anyhow, Result};
+use serde_json::json;
+use std::sync::OnceLock;
+use tera::Tera;
 
 /// A prefix that gains root for the few steps that need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -90,10 +94,87 @@ fn words(values: &[&str]) -> Result<String> {
         .join(" "))
 }
 
-/// Shell functions that print one fact a line, `key<TAB>base64(value)`
-/// (`emit key value`, `emit_file key path`), read by `probe::fact_lines`.
-pub const EMIT: &str = r#"emit() { printf '%s\t' "$1"; printf '%s' "$2" | base64 | tr -d '\n'; printf '\n'; }
-emit_file() { if [ -f "$2" ] && [ -r "$2" ]; then printf '%s\t' "$1"; base64 <"$2" | tr -d '\n'; printf '\n'; fi; }"#;
+/// The scripts longer than a line, as templates (`templates/remote/`), by
+/// name; `emit.sh` and `receive.sh` are parts that others include.
+const TEMPLATES: [(&str, &str); 17] = [
+    ("emit.sh", include_str!("../templates/remote/emit.sh.tera")),
+    (
+        "receive.sh",
+        include_str!("../templates/remote/receive.sh.tera"),
+    ),
+    (
+        "survey-webroot.sh",
+        include_str!("../templates/remote/survey-webroot.sh.tera"),
+    ),
+    (
+        "inspect-folder.sh",
+        include_str!("../templates/remote/inspect-folder.sh.tera"),
+    ),
+    (
+        "probe.sh",
+        include_str!("../templates/remote/probe.sh.tera"),
+    ),
+    (
+        "write-file.sh",
+        include_str!("../templates/remote/write-file.sh.tera"),
+    ),
+    (
+        "set-crontab.sh",
+        include_str!("../templates/remote/set-crontab.sh.tera"),
+    ),
+    (
+        "prepare-install-dir.sh",
+        include_str!("../templates/remote/prepare-install-dir.sh.tera"),
+    ),
+    (
+        "in-webroot-cleanup.sh",
+        include_str!("../templates/remote/in-webroot-cleanup.sh.tera"),
+    ),
+    (
+        "remove-install-dir.sh",
+        include_str!("../templates/remote/remove-install-dir.sh.tera"),
+    ),
+    (
+        "install-packages.sh",
+        include_str!("../templates/remote/install-packages.sh.tera"),
+    ),
+    (
+        "sync-report.sh",
+        include_str!("../templates/remote/sync-report.sh.tera"),
+    ),
+    (
+        "take-lock.sh",
+        include_str!("../templates/remote/take-lock.sh.tera"),
+    ),
+    (
+        "release-lock.sh",
+        include_str!("../templates/remote/release-lock.sh.tera"),
+    ),
+    (
+        "list-trash.sh",
+        include_str!("../templates/remote/list-trash.sh.tera"),
+    ),
+    (
+        "restore-from-trash.sh",
+        include_str!("../templates/remote/restore-from-trash.sh.tera"),
+    ),
+    (
+        "list-tree.sh",
+        include_str!("../templates/remote/list-tree.sh.tera"),
+    ),
+];
+
+/// Renders the script `name` with `values` (a JSON object).
+fn script(name: &str, values: serde_json::Value) -> Result<String> {
+    render(name, &tera::Context::from_value(values)?)
+}
+
+fn render(name: &str, context: &tera::Context) -> Result<String> {
+    static TERA: OnceLock<Tera> = OnceLock::new();
+    TERA.get_or_init(|| crate::render::engine(&TEMPLATES))
+        .render(name, context)
+        .map_err(|err| anyhow!("rendering {name}: {err:?}"))
+}
 
 /// The most directories under the webroot the survey looks into.
 pub const SURVEY_MAX_BASES: usize = 300;
@@ -106,120 +187,40 @@ pub const SURVEY_MAX_BASES: usize = 300;
 /// Directory names with a line break are skipped; the rest are checked by
 /// the reader.
 pub fn survey_webroot(webroot: &str, markers: &[&str]) -> Result<String> {
-    Ok(format!(
-        r#"{emit}
-cd {webroot} 2>/dev/null || {{ emit webroot no; exit 0; }}
-emit webroot yes
-count=0
-for base in . */ */*/; do
-  [ -d "$base" ] || continue
-  case "$base" in *'
-'*) continue ;; esac
-  count=$((count + 1))
-  [ "$count" -le {max} ] || break
-  for marker in {markers}; do
-    case "$marker" in
-      */) [ -d "$base/$marker" ] && emit found "$base/$marker" ;;
-      *) [ -f "$base/$marker" ] && emit found "$base/$marker" ;;
-    esac
-  done
-done
-exit 0
-"#,
-        emit = EMIT,
-        webroot = shell_word(webroot)?,
-        max = SURVEY_MAX_BASES,
-        markers = words(markers)?,
-    ))
+    script(
+        "survey-webroot.sh",
+        json!({ "webroot": webroot, "markers": markers, "max_bases": SURVEY_MAX_BASES }),
+    )
 }
 
 /// Looks, changing nothing, at the folder the wizard was given: whether it is
 /// a directory (`folder yes|no`) and the node's mounts (`mountinfo`).
 pub fn inspect_folder(dir: &str) -> Result<String> {
-    Ok(format!(
-        r#"{emit}
-if [ -d {dir} ]; then emit folder yes; else emit folder no; fi
-emit_file mountinfo /proc/self/mountinfo
-"#,
-        emit = EMIT,
-        dir = shell_word(dir)?,
-    ))
+    script("inspect-folder.sh", json!({ "dir": dir }))
 }
 
 /// Reads everything plan and status need, in one round trip, changing nothing.
 /// Output: one `key<TAB>base64(value)` line per fact (see `probe::parse`).
 pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Result<String> {
-    let mut script = format!(
-        r#"INSTALL={install}
-LEGACY={legacy}
-WEBROOT={webroot}
-{emit}
-emit user "$(id -un)"
-emit home "$HOME"
-if [ "$(id -u)" = 0 ]; then emit privilege root
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then emit privilege sudo
-else emit privilege none; fi
-for tool in {tools}; do emit "tool:$tool" "$(command -v "$tool" 2>/dev/null)"; done
-for pm in {managers}; do
-  if command -v "$pm" >/dev/null 2>&1; then emit package_manager "$pm"; break; fi
-done
-if pgrep -x cron >/dev/null 2>&1 || pgrep -x crond >/dev/null 2>&1; then emit cron_running yes; else emit cron_running no; fi
-emit free_kb "$(df -Pk "$WEBROOT" 2>/dev/null | awk 'NR == 2 {{ print $4 }}')"
-emit_file inotify_watches /proc/sys/fs/inotify/max_user_watches
-emit host_keys "$(cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null)"
-if [ -d "$INSTALL" ]; then
-  emit install_dir "$(ls -A "$INSTALL" 2>/dev/null | head -n 20)"
-fi
-emit_file marker "$INSTALL/.filesync"
-emit_file sync_key_pub "$INSTALL/{key}.pub"
-emit_file state "$INSTALL/{state}"
-if [ -x "$INSTALL/{ctl}" ]; then emit lsyncd "$("$INSTALL/{ctl}" status 2>/dev/null)"; fi
-emit crontab "$(crontab -l 2>/dev/null)"
-emit_file authorized_keys "$HOME/.ssh/authorized_keys"
-emit_file excludes "$INSTALL/{excludes}"
-emit_file legacy_marker "$LEGACY/.filesync"
-emit_file legacy_state "$LEGACY/{state}"
-"#,
-        emit = EMIT,
-        install = shell_word(install.root())?,
-        legacy = shell_word(install.in_webroot())?,
-        webroot = shell_word(webroot)?,
-        tools = words(&REQUIRED_TOOLS)?,
-        managers = words(&PackageManager::ALL.map(|(command, _)| command))?,
-        key = layout::SYNC_KEY,
-        state = layout::STATE,
-        ctl = layout::NODE_CTL,
-        excludes = layout::EXCLUDES,
-    );
-    for (_, path, _, _) in managed_files() {
-        script.push_str(&format!("emit_file file:{path} \"$INSTALL/{path}\"\n"));
-    }
-    // Secrets: only their digest leaves the node.
-    for path in layout::SECRET_FILES {
-        script.push_str(&format!(
-            "if [ -f \"$INSTALL/{path}\" ]; then emit secret:{path} \"$(sha256sum <\"$INSTALL/{path}\" | cut -d' ' -f1)\"; fi\n"
-        ));
-    }
-    script.push_str(&format!(
-        "if [ -x \"$INSTALL/{ctl}\" ]; then emit rsyncd \"$(\"$INSTALL/{ctl}\" daemon-status 2>/dev/null)\"; fi\n",
-        ctl = layout::NODE_CTL
-    ));
-    if let Some(dir) = sync_dir {
-        script.push_str(&format!(
-            r#"SYNC={dir}
-if [ -d "$SYNC" ]; then
-  emit sync_dir yes
-  emit sync_dirs "$(find "$SYNC" -xdev -type d 2>/dev/null | wc -l)"
-  emit sync_files "$(find "$SYNC" -xdev ! -type d 2>/dev/null | wc -l)"
-else
-  emit sync_dir no
-fi
-emit_file mountinfo /proc/self/mountinfo
-"#,
-            dir = shell_word(dir)?
-        ));
-    }
-    Ok(script)
+    script(
+        "probe.sh",
+        json!({
+            "install": install.root(),
+            "legacy": install.in_webroot(),
+            "webroot": webroot,
+            "tools": REQUIRED_TOOLS,
+            "managers": PackageManager::ALL.map(|(command, _)| command),
+            "marker": layout::MARKER,
+            "sync_key_pub": layout::SYNC_KEY_PUB,
+            "state": layout::STATE,
+            "node_ctl": layout::NODE_CTL,
+            "authorized_keys": layout::AUTHORIZED_KEYS,
+            "excludes": layout::EXCLUDES,
+            "managed_files": managed_files().map(|(_, path, _, _)| path).collect::<Vec<_>>(),
+            "secret_files": layout::SECRET_FILES,
+            "sync_dir": sync_dir,
+        }),
+    )
 }
 
 /// The files filesync renders (name, path, mode, template), for the probe to read back.
@@ -230,24 +231,12 @@ fn managed_files() -> impl Iterator<Item = (&'static str, &'static str, u32, &'s
 /// A script with the stdin it reads.
 pub type Upload = (String, Option<Vec<u8>>);
 
-/// stdin for a script built with `receive`: the byte count on a line, then
-/// the content.
+/// stdin for a script that includes `receive.sh`: the byte count on a line,
+/// then the content.
 fn framed(content: &[u8]) -> Vec<u8> {
     let mut stdin = format!("{}\n", content.len()).into_bytes();
     stdin.extend_from_slice(content);
     stdin
-}
-
-/// Shell lines that read framed stdin into "$tmp" and stop unless all of it
-/// arrived: a connection lost mid-upload ends stdin early, and a truncated
-/// file must never replace a whole one.
-fn receive(label: &str) -> Result<String> {
-    Ok(format!(
-        "IFS= read -r size\ncat >\"$tmp\"\n\
-         [ \"$(wc -c <\"$tmp\")\" -eq \"$size\" ] || \
-         {{ printf '%s: incomplete upload (connection lost?), left unchanged\\n' {label} >&2; exit 1; }}\n",
-        label = shell_word(label)?
-    ))
 }
 
 /// Writes `content` to `path` atomically (temp file in the same directory,
@@ -256,13 +245,10 @@ fn receive(label: &str) -> Result<String> {
 pub fn write_file(path: &str, mode: u32, content: &[u8]) -> Result<Upload> {
     let (dir, _) = path.rsplit_once('/').unwrap_or((".", path));
     let dir = if dir.is_empty() { "/" } else { dir };
-    let script = format!(
-        "set -e\numask 077\nmkdir -p {dir}\ntmp=$(mktemp {dir}/.filesync.XXXXXX)\n\
-         trap 'rm -f \"$tmp\"' EXIT\n{receive}chmod {mode:o} \"$tmp\"\nmv -f \"$tmp\" {path}\ntrap - EXIT\n",
-        dir = shell_word(dir)?,
-        path = shell_word(path)?,
-        receive = receive(path)?,
-    );
+    let script = script(
+        "write-file.sh",
+        json!({ "dir": dir, "path": path, "label": path, "mode": format!("{mode:o}") }),
+    )?;
     Ok((script, Some(framed(content))))
 }
 
@@ -289,51 +275,42 @@ pub fn prepare_install_dir(
     user: &str,
 ) -> Result<String> {
     let dirs: Vec<String> = layout::DIRS.iter().map(|dir| install.join(dir)).collect();
-    let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
-    let made_by_root = if privilege == Privilege::Sudo {
-        format!(
-            "[ -d {root} ] || {{ sudo -n mkdir -p {root} && sudo -n chown {user} {root}; }}\n",
-            root = shell_word(install.root())?,
-            user = shell_word(user)?,
-        )
-    } else {
-        String::new()
-    };
-    let mut script = format!(
-        "set -e\numask 022\n{made_by_root}mkdir -p {dirs}\nchmod 755 {root}\nchmod 700 {run} {trash}\n\
-         [ -f {marker} ] || echo 'installed by filesync; see state.json' >{marker}\n\
-         W={in_webroot}\n\
-         if [ ! -L \"$W\" ] && [ ! -L \"$W/var\" ] && [ ! -L \"$W/var/log\" ]; then\n  \
-         mkdir -p \"$W/var/log\"\n",
-        dirs = words(&dirs)?,
-        root = shell_word(install.root())?,
-        run = shell_word(&install.join("run"))?,
-        trash = shell_word(&install.join(layout::TRASH))?,
-        marker = shell_word(&install.join(".filesync"))?,
-        in_webroot = shell_word(install.in_webroot())?,
-    );
-    for log in layout::LINKED_LOGS {
-        script.push_str(&format!(
-            "  ln -sfn {target} \"$W/{log}\"\n",
-            target = shell_word(&install.join(log))?,
-        ));
-    }
-    script.push_str("fi\n");
-    Ok(script)
+    // `var`, `var/log`: each must be checked not to be a link
+    let log_dir_steps: Vec<&str> = layout::LOG_DIR
+        .match_indices('/')
+        .map(|(end, _)| &layout::LOG_DIR[..end])
+        .chain([layout::LOG_DIR])
+        .collect();
+    let log_links: Vec<_> = layout::LINKED_LOGS
+        .iter()
+        .map(|log| json!({ "name": log, "target": install.join(log) }))
+        .collect();
+    script(
+        "prepare-install-dir.sh",
+        json!({
+            "sudo_user": (privilege == Privilege::Sudo).then_some(user),
+            "root": install.root(),
+            "dirs": dirs,
+            "run_dir": install.join(layout::RUN_DIR),
+            "trash_dir": install.join(layout::TRASH),
+            "marker": install.join(layout::MARKER),
+            "in_webroot": install.in_webroot(),
+            "log_dir_steps": log_dir_steps,
+            "log_dir": layout::LOG_DIR,
+            "log_links": log_links,
+        }),
+    )
 }
 
 /// Moves an installation of an earlier version out of `<webroot>/lsyncd/`:
 /// stops its lsyncd, keeps the user's `etc/excludes` (moved into the new
 /// installation directory unless one is there), removes the rest of what it
-/// owned there. Synced files are never touched; see `in_webroot_cleanup`.
+/// owned there. Synced files are never touched; see `in-webroot-cleanup.sh`.
 pub fn move_from_webroot(install: &InstallDir) -> Result<String> {
-    let keep = format!(
-        "if [ -f ./etc/excludes ] && [ ! -L ./etc ] && [ ! -L ./etc/excludes ] && [ ! -e {new} ]; then \
-         mkdir -p {etc} && cp ./etc/excludes {new}; fi\n",
-        new = shell_word(&install.join(layout::EXCLUDES))?,
-        etc = shell_word(&install.join("etc"))?,
-    );
-    in_webroot_cleanup(install, &keep, &legacy_owned_relative())
+    script(
+        "in-webroot-cleanup.sh",
+        in_webroot_cleanup(install, true, legacy_owned_relative()),
+    )
 }
 
 /// What an earlier version kept in `<webroot>/lsyncd`, relative to it.
@@ -344,29 +321,26 @@ fn legacy_owned_relative() -> Vec<String> {
         .collect()
 }
 
-/// A script that stops what an earlier version started from
-/// `<webroot>/lsyncd` (by the pid files there, checking each process's
-/// command line; nothing there is ever run: the webroot's owner could have
-/// put anything there), then, inside that directory only if it is a real
-/// directory of the login user's (root's), runs `inside` and removes
-/// `remove` (paths relative to it). Nothing is followed through a link.
-fn in_webroot_cleanup(install: &InstallDir, inside: &str, remove: &[String]) -> Result<String> {
-    let remove: Vec<&str> = remove.iter().map(String::as_str).collect();
-    Ok(format!(
-        "W={w}\n\
-         for pidfile in \"$W/run/lsyncd.pid\" \"$W/run/rsyncd.pid\"; do\n  \
-         pid=$(cat \"$pidfile\" 2>/dev/null) || continue\n  \
-         case \"$pid\" in '' | *[!0-9]*) continue ;; esac\n  \
-         if tr '\\000' ' ' <\"/proc/$pid/cmdline\" 2>/dev/null | grep -qF -- \"$W/etc/\"; then kill \"$pid\" 2>/dev/null || true; fi\n\
-         done\n\
-         if [ -d \"$W\" ] && [ ! -L \"$W\" ] && cd -P -- \"$W\" 2>/dev/null && \
-         [ \"$(pwd -P)\" = \"$(cd -P -- \"${{W%/*}}\" && pwd -P)/{name}\" ] && \
-         [ \"$(stat -c %u .)\" = \"$(id -u)\" ]; then\n\
-         {inside}rm -rf -- {remove}\ncd /\nfi\n",
-        w = shell_word(install.in_webroot())?,
-        name = layout::INSTALL_DIR_NAME,
-        remove = words(&remove)?,
-    ))
+/// The values of `in-webroot-cleanup.sh`, which stops what an earlier
+/// version started from `<webroot>/lsyncd` and, inside that directory when
+/// it is a real one of the login user's, keeps the user's exclusions (when
+/// `keep_excludes`) and removes `remove` (paths relative to it).
+fn in_webroot_cleanup(
+    install: &InstallDir,
+    keep_excludes: bool,
+    remove: Vec<String>,
+) -> serde_json::Value {
+    json!({
+        "in_webroot": install.in_webroot(),
+        "in_webroot_name": layout::INSTALL_DIR_NAME,
+        "pid_files": [layout::PID, layout::RSYNCD_PID],
+        "etc_dir": layout::ETC_DIR,
+        "keep_excludes": keep_excludes,
+        "excludes": layout::EXCLUDES,
+        "install_etc": install.join(layout::ETC_DIR),
+        "install_excludes": install.join(layout::EXCLUDES),
+        "remove": remove,
+    })
 }
 
 /// Generates the node's sync key pair unless it exists, then prints the public key.
@@ -394,12 +368,17 @@ pub fn read_password(install: &InstallDir) -> Result<String> {
     ))
 }
 
+/// Prints the node's state file (`state::NodeState`), if it has one.
+pub fn read_state(install: &InstallDir) -> Result<String> {
+    Ok(format!(
+        "cat {} 2>/dev/null || true\n",
+        shell_word(&install.join(layout::STATE))?
+    ))
+}
+
 /// Replaces the login user's crontab with `content`, once all of it arrived.
 pub fn set_crontab(content: &[u8]) -> Result<Upload> {
-    let script = format!(
-        "set -e\ntmp=$(mktemp)\ntrap 'rm -f \"$tmp\"' EXIT\n{}crontab \"$tmp\"\n",
-        receive("crontab")?
-    );
+    let script = script("set-crontab.sh", json!({ "label": "crontab" }))?;
     Ok((script, Some(framed(content))))
 }
 
@@ -412,31 +391,17 @@ pub fn node_ctl(install: &InstallDir, action: &str) -> Result<String> {
     ))
 }
 
-/// Installs packages non-interactively with the node's package manager.
+/// Installs packages non-interactively with the node's package manager, and
+/// starts cron if it does not run.
 pub fn install_packages(
     manager: PackageManager,
     packages: &[&str],
     privilege: Privilege,
 ) -> Result<String> {
-    let sudo = privilege.prefix();
-    let packages = words(packages)?;
-    let install = match manager {
-        PackageManager::AptGet => format!(
-            "{sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {packages} || \
-             {{ {sudo}apt-get update -q && {sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {packages}; }}"
-        ),
-        PackageManager::Dnf | PackageManager::Yum | PackageManager::Microdnf => {
-            format!("{sudo}{} install -y {packages}", manager.command())
-        }
-        PackageManager::Apk => format!("{sudo}apk add --no-cache {packages}"),
-        PackageManager::Zypper => format!("{sudo}zypper --non-interactive install {packages}"),
-    };
-    // A freshly installed cron must also run, or the watchdog never fires.
-    Ok(format!(
-        "set -e\n{install}\nif ! pgrep -x cron >/dev/null 2>&1 && ! pgrep -x crond >/dev/null 2>&1; then\n  \
-         {sudo}systemctl enable --now cron 2>/dev/null || {sudo}systemctl enable --now crond 2>/dev/null || \
-         {sudo}service cron start 2>/dev/null || {sudo}service crond start 2>/dev/null || true\nfi\n"
-    ))
+    script(
+        "install-packages.sh",
+        json!({ "manager": manager.command(), "packages": packages, "sudo": privilege.prefix() }),
+    )
 }
 
 /// Raises the kernel's inotify watch limit now and at boot.
@@ -444,7 +409,8 @@ pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
     let sudo = privilege.prefix();
     format!(
         "set -e\n{sudo}sysctl -q -w fs.inotify.max_user_watches={watches}\n\
-         echo 'fs.inotify.max_user_watches = {watches}' | {sudo}tee /etc/sysctl.d/60-filesync.conf >/dev/null\n"
+         echo 'fs.inotify.max_user_watches = {watches}' | {sudo}tee {conf} >/dev/null\n",
+        conf = layout::SYSCTL_CONF
     )
 }
 
@@ -457,43 +423,35 @@ pub fn raise_inotify_watches(watches: u64, privilege: Privilege) -> String {
 /// earlier version left there (its `etc/excludes` stays, as the user's).
 /// Synced files are never touched.
 pub fn remove_install_dir(install: &InstallDir) -> Result<String> {
-    let mut owned: Vec<String> = ["bin", "run", "var", layout::STATE]
-        .iter()
-        .map(|path| install.join(path))
-        .collect();
+    let mut owned: Vec<String> = [
+        layout::BIN_DIR,
+        layout::RUN_DIR,
+        layout::VAR_DIR,
+        layout::STATE,
+    ]
+    .iter()
+    .map(|path| install.join(path))
+    .collect();
     let control = install.control_dir();
     if !control.starts_with(install.root()) {
         owned.push(control);
     }
-    let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
-    let keep = install.join(layout::EXCLUDES);
-    let trash = install.join(layout::TRASH);
     let mut in_webroot: Vec<String> = legacy_owned_relative()
         .into_iter()
-        .filter(|path| path != "./etc")
+        .filter(|path| *path != format!("./{}", layout::ETC_DIR))
         .collect();
     in_webroot.extend(legacy_etc_files().iter().map(|path| format!("./{path}")));
-    let cleanup = in_webroot_cleanup(install, "", &in_webroot)?;
-    Ok(format!(
-        "set -e\nif [ -x {ctl} ]; then {ctl} stop; fi\n\
-         rm -rf {owned}\n\
-         find {etc} -mindepth 1 ! -path {keep} -exec rm -rf {{}} + 2>/dev/null || true\n\
-         if [ -s {keep} ]; then echo \"kept your exclusions in \"{keep}; else rm -f {keep}; fi\n\
-         rmdir {trash} 2>/dev/null || echo \"kept what sync replaced or deleted in \"{trash}\n\
-         rm -f {marker}\n\
-         rmdir {etc} {root} 2>/dev/null || true\n\
-         if [ -d {root} ]; then echo 'kept by filesync uninstall: yours; install takes it back' >{marker}; fi\n\
-         {cleanup}rmdir {legacy_etc} {legacy} 2>/dev/null || true\n",
-        ctl = shell_word(&install.join(layout::NODE_CTL))?,
-        owned = words(&owned)?,
-        etc = shell_word(&install.join("etc"))?,
-        keep = shell_word(&keep)?,
-        trash = shell_word(&trash)?,
-        root = shell_word(install.root())?,
-        marker = shell_word(&install.join(".filesync"))?,
-        legacy_etc = shell_word(&install.join_in_webroot("etc"))?,
-        legacy = shell_word(install.in_webroot())?,
-    ))
+    // it ends with in-webroot-cleanup.sh, which reads the same values
+    let mut context = tera::Context::from_value(in_webroot_cleanup(install, false, in_webroot))?;
+    context.extend(tera::Context::from_value(json!({
+        "node_ctl": install.join(layout::NODE_CTL),
+        "owned": owned,
+        "trash_dir": install.join(layout::TRASH),
+        "root": install.root(),
+        "marker": install.join(layout::MARKER),
+        "legacy_etc": install.join_in_webroot(layout::ETC_DIR),
+    }))?);
+    render("remove-install-dir.sh", &context)
 }
 
 /// What an earlier version wrote in `<webroot>/lsyncd/etc`, relative to
@@ -502,9 +460,9 @@ fn legacy_etc_files() -> Vec<&'static str> {
     crate::render::TEMPLATE_FILES
         .iter()
         .map(|(_, path, _, _)| *path)
-        .chain([layout::SYNC_KEY, "etc/sync_key.pub"])
+        .chain([layout::SYNC_KEY, layout::SYNC_KEY_PUB])
         .chain(layout::SECRET_FILES)
-        .filter(|path| path.starts_with("etc/"))
+        .filter(|path| path.starts_with(&format!("{}/", layout::ETC_DIR)))
         .collect()
 }
 
@@ -514,7 +472,7 @@ fn legacy_etc_files() -> Vec<&'static str> {
 pub fn full_startup_push(install: &InstallDir, peers: &[String]) -> Result<String> {
     let marks: Vec<String> = peers
         .iter()
-        .map(|peer| install.join(&format!("run/full-startup-{peer}")))
+        .map(|peer| install.join(&layout::full_startup_mark(peer)))
         .collect();
     let marks: Vec<&str> = marks.iter().map(String::as_str).collect();
     Ok(format!("set -e\ntouch {}\n", words(&marks)?))
@@ -531,11 +489,12 @@ pub fn activate(install: &InstallDir, action: &str) -> Result<String> {
     ))
 }
 
-/// The record of the last push to the peer known as `alias`: `epoch exit-code`.
+/// The record of the last push to the peer known as `alias`
+/// (`push_record::PushRecord`), or nothing.
 pub fn push_record(install: &InstallDir, alias: &str) -> Result<String> {
     Ok(format!(
         "cat {} 2>/dev/null || true\n",
-        shell_word(&install.join(&format!("var/log/push-{alias}")))?
+        shell_word(&install.join(&layout::push_record(alias)))?
     ))
 }
 
@@ -556,56 +515,53 @@ pub fn tail_log(install: &InstallDir, lines: usize) -> Result<String> {
     ))
 }
 
-/// Status facts beyond the probe: per-peer push results and lsyncd's recent errors.
+/// Status facts beyond the probe: per-peer push results (`peer` and its push
+/// record a line), `--`, and lsyncd's recent errors.
 pub fn sync_report(install: &InstallDir) -> Result<String> {
-    Ok(format!(
-        "cd {logs} 2>/dev/null || exit 0\nfor f in push-*; do [ -f \"$f\" ] && printf '%s %s\\n' \"${{f#push-}}\" \"$(cat \"$f\")\"; done\necho '--'\ngrep -a -E 'Error|Warn' {log} 2>/dev/null | tail -n 5\n",
-        logs = shell_word(&install.join("var/log"))?,
-        log = shell_word(&install.join(layout::LOG))?,
-    ))
+    script(
+        "sync-report.sh",
+        json!({
+            "log_dir": install.join(layout::LOG_DIR),
+            "prefix": crate::push_record::FILE_PREFIX,
+            "log": install.join(layout::LOG),
+        }),
+    )
 }
 
-/// Takes the operator lock at `path` (a directory: `mkdir` is atomic) for
-/// `owner`. Prints `acquired`, or `held` and the holder's line. Where the
-/// webroot does not exist there is nothing to lock (preflight refuses it).
-pub fn take_lock(path: &str, owner: &str) -> Result<String> {
-    Ok(format!(
-        "L={path}\n\
-         [ -d \"${{L%/*}}\" ] || mkdir -p \"${{L%/*}}\" 2>/dev/null || {{ echo acquired; exit 0; }}\n\
-         if mkdir \"$L\" 2>/dev/null; then printf '%s\\n' {owner} >\"$L/owner\"; echo acquired; exit 0; fi\n\
-         [ -d \"$L\" ] || {{ echo \"cannot create the lock $L\" >&2; exit 1; }}\n\
-         echo held\ncat \"$L/owner\" 2>/dev/null || true\n",
-        path = shell_word(path)?,
-        owner = shell_word(owner)?,
-    ))
+/// Takes the operator lock at `lock` (`InstallDir::lock_dir`) for `owner`
+/// (`lock::Owner::line`). Prints `acquired`, or `held` and the holder's line
+/// (`lock::parse_attempt`). Where the webroot does not exist there is nothing
+/// to lock (preflight refuses it).
+pub fn take_lock(lock: &str, owner: &str) -> Result<String> {
+    script("take-lock.sh", lock_values(lock, owner))
 }
 
 /// Removes the lock if it is still held by `expected` (the holder being taken
 /// over), then takes it for `owner`.
-pub fn break_lock(path: &str, expected: &str, owner: &str) -> Result<String> {
+pub fn break_lock(lock: &str, expected: &str, owner: &str) -> Result<String> {
     Ok(format!(
         "{}{}",
-        release_lock(path, expected)?,
-        take_lock(path, owner)?
+        release_lock(lock, expected)?,
+        take_lock(lock, owner)?
     ))
 }
 
 /// Removes the lock if `owner` holds it.
-pub fn release_lock(path: &str, owner: &str) -> Result<String> {
-    Ok(format!(
-        "if [ \"$(cat {path}/owner 2>/dev/null)\" = {owner} ]; then rm -rf {path}; fi\n",
-        path = shell_word(path)?,
-        owner = shell_word(owner)?,
-    ))
+pub fn release_lock(lock: &str, owner: &str) -> Result<String> {
+    script("release-lock.sh", lock_values(lock, owner))
+}
+
+fn lock_values(lock: &str, owner: &str) -> serde_json::Value {
+    json!({ "lock": lock, "owner": owner, "owner_file": layout::LOCK_OWNER })
 }
 
 /// Lists the trash: every kept file and link as `path\0size\0mtime\0`, the
 /// path starting with its version directory (see `trash::parse_listing`).
 pub fn list_trash(install: &InstallDir) -> Result<String> {
-    Ok(format!(
-        "cd {} 2>/dev/null || exit 0\nfind . -mindepth 2 \\( -type f -o -type l \\) -printf '%P\\0%s\\0%T@\\0'\n",
-        shell_word(&install.join(layout::TRASH))?
-    ))
+    script(
+        "list-trash.sh",
+        json!({ "trash_dir": install.join(layout::TRASH) }),
+    )
 }
 
 /// Puts the kept copy of `path` from trash version `version` back into the
@@ -619,18 +575,15 @@ pub fn restore_from_trash(
     version: &str,
     path: &str,
 ) -> Result<String> {
-    Ok(format!(
-        "set -e\nsrc={trash}/{version}/{path}\ndst={synced}/{path}\n\
-         if [ ! -e \"$src\" ] && [ ! -L \"$src\" ]; then echo \"not in the trash: $src\" >&2; exit 3; fi\n\
-         if [ -e \"$dst\" ] || [ -L \"$dst\" ]; then\n  \
-         aside={trash}/$(date -u +%Y%m%dT%H%M%SZ)-restore-$$/{path}\n  \
-         mkdir -p \"$(dirname \"$aside\")\"\n  mv \"$dst\" \"$aside\"\n  echo \"$aside\"\nfi\n\
-         mkdir -p \"$(dirname \"$dst\")\"\ncp -a \"$src\" \"$dst\"\n",
-        trash = shell_word(&install.join(layout::TRASH))?,
-        version = shell_word(version)?,
-        path = shell_word(path)?,
-        synced = shell_word(synced_dir.trim_end_matches('/'))?,
-    ))
+    script(
+        "restore-from-trash.sh",
+        json!({
+            "trash_dir": install.join(layout::TRASH),
+            "version": version,
+            "path": path,
+            "synced_dir": synced_dir.trim_end_matches('/'),
+        }),
+    )
 }
 
 /// What a tree listing holds per path: metadata, or content digests of files.
@@ -646,23 +599,19 @@ pub enum Listing {
 /// `%f %s %Y %n`, digest records `sha256sum -z` lines. A file that vanishes
 /// between `find` and `stat` is simply left out.
 pub fn list_tree(sync_dir: &str, excluded: &[String], listing: Listing) -> Result<String> {
-    let temp_dir = crate::desired::RSYNC_TEMP_PATTERN.trim_end_matches('/');
-    let mut prune = format!("-name {}", shell_word(temp_dir)?);
-    for path in excluded {
-        let pattern = format!(".{}", glob_literal(path.trim_end_matches('/')));
-        prune.push_str(&format!(" -o -path {}", shell_word(&pattern)?));
-    }
-    let (only, each) = match listing {
-        Listing::Meta => ("", "stat --printf '%f %s %Y %n\\0' --"),
-        Listing::Digest => ("-type f ", "sha256sum -z --"),
-    };
-    Ok(format!(
-        "cd {dir} || exit 3\n\
-         find . -mindepth 1 \\( {prune} \\) -prune -o {only}-print0 \
-         | LC_ALL=C sort -z | xargs -0r {each}\n\
-         status=$?\n[ $status -eq 0 ] || [ $status -eq 123 ]\n",
-        dir = shell_word(sync_dir)?,
-    ))
+    let prune: Vec<String> = excluded
+        .iter()
+        .map(|path| format!(".{}", glob_literal(path.trim_end_matches('/'))))
+        .collect();
+    script(
+        "list-tree.sh",
+        json!({
+            "dir": sync_dir,
+            "temp_dir": crate::desired::RSYNC_TEMP_PATTERN.trim_end_matches('/'),
+            "prune": prune,
+            "digest": listing == Listing::Digest,
+        }),
+    )
 }
 
 /// `value` as a `find -path` pattern that matches only itself.
@@ -919,6 +868,29 @@ mod tests {
              echo 'fs.inotify.max_user_watches = 131072' | tee /etc/sysctl.d/60-filesync.conf >/dev/null\n"
         );
     }
+    #[test]
+    fn the_sync_report_gives_each_peers_push_record_then_lsyncds_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let install = InstallDir::with_base(dir.path().to_str().unwrap(), "/var/www/webroot");
+        let logs = install.join(layout::LOG_DIR);
+        std::fs::create_dir_all(&logs).unwrap();
+        for (peer, record) in [
+            ("filesync-n2", "1700000000 0\n"),
+            ("peer-env", "9 5 auth\n"),
+        ] {
+            std::fs::write(install.join(&layout::push_record(peer)), record).unwrap();
+        }
+        std::fs::write(format!("{logs}/pushes-filesync-n2"), "1.0 2.0 0\n").unwrap();
+        std::fs::write(install.join(layout::LOG), "ok\nError: one\n").unwrap();
+        let report = sh_ok(&sync_report(&install).unwrap());
+        let (records, errors) = report.split_once("--\n").unwrap();
+        let records = crate::push_record::parse_named(records);
+        let peers: Vec<&str> = records.iter().map(|(peer, _)| peer.as_str()).collect();
+        assert_eq!(peers, ["filesync-n2", "peer-env"]);
+        assert_eq!(records[1].1.class.as_deref(), Some("auth"));
+        assert_eq!(errors, "Error: one\n");
+    }
+
     #[test]
     fn tree_listings_prune_excluded_paths_literally_and_sort_bytewise() {
         let excluded = vec!["/lsyncd".to_string(), "/media/n*fs".to_string()];

@@ -95,18 +95,36 @@ pub fn wanted(config: &NodeConfig, path: &str) -> bool {
 
 fn tera() -> &'static Tera {
     static TERA: OnceLock<Tera> = OnceLock::new();
-    TERA.get_or_init(|| {
-        let mut tera = Tera::default();
-        tera.autoescape_on(vec![]);
-        for (name, _, _, text) in TEMPLATE_FILES {
-            tera.add_raw_template(name, text)
-                .unwrap_or_else(|err| panic!("built-in template {name} is invalid: {err:?}"));
+    TERA.get_or_init(|| engine(&TEMPLATE_FILES.map(|(name, _, _, text)| (name, text))))
+}
+
+/// A Tera engine holding the built-in `templates` (name, text), with the
+/// filters that escape values for their target language (`lua`, `sh`,
+/// `sh_words`, `rsyncd`) and nothing escaped behind a template's back.
+pub(crate) fn engine(templates: &[(&str, &str)]) -> Tera {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
+    for (name, text) in templates {
+        tera.add_raw_template(name, &opening_comment_trimmed(text))
+            .unwrap_or_else(|err| panic!("built-in template {name} is invalid: {err:?}"));
+    }
+    tera.register_filter("lua", lua_filter);
+    tera.register_filter("sh", sh_filter);
+    tera.register_filter("sh_words", sh_words_filter);
+    tera.register_filter("rsyncd", rsyncd_filter);
+    tera
+}
+
+/// Tera keeps the line break after a template's opening comment even when
+/// the comment ends with `-#}`: it is dropped here, so that a template can
+/// open with a comment saying what it is and still start with its first line.
+fn opening_comment_trimmed(text: &str) -> String {
+    match text.split_once("-#}\n") {
+        Some((comment, rest)) if text.starts_with("{#") && !comment.contains("#}") => {
+            format!("{comment}-#}}{rest}")
         }
-        tera.register_filter("lua", lua_filter);
-        tera.register_filter("sh", sh_filter);
-        tera.register_filter("rsyncd", rsyncd_filter);
-        tera
-    })
+        _ => text.to_string(),
+    }
 }
 
 fn string_arg(value: &Value, filter: &str) -> tera::Result<String> {
@@ -129,6 +147,26 @@ fn sh_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     escape::shell_word(&string_arg(value, "sh")?)
         .map(Value::String)
         .map_err(|err| tera::Error::msg(err.to_string()))
+}
+
+/// A list as shell words, one for each value, separated by spaces.
+fn sh_words_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let Value::Array(values) = value else {
+        return Err(tera::Error::msg(format!(
+            "filter sh_words expects a list, got {value}"
+        )));
+    };
+    let words = values
+        .iter()
+        .map(|value| sh_filter(value, &HashMap::new()))
+        .collect::<tera::Result<Vec<_>>>()?;
+    Ok(Value::String(
+        words
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+    ))
 }
 
 /// A value of rsyncd.conf runs to the end of its line, loses surrounding spaces
@@ -239,7 +277,7 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         excludes: &config.excludes,
         excludes_file: install.join(layout::EXCLUDES),
         log_file: install.join(layout::LOG),
-        log_dir: install.join("var/log"),
+        log_dir: install.join(layout::LOG_DIR),
         status_file: install.join(layout::STATUS),
         pid_file: layout::PID,
         pid_path: install.join(layout::PID),
@@ -263,9 +301,9 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         peer_env_record: layout::PEER_ENV_RECORD,
         ledger: install.join(layout::LEDGER),
         ledger_rel: layout::LEDGER,
-        scratch: install.join("run/lsyncd-paths"),
-        cutoff_file: install.join("run/cutoff"),
-        run_dir: install.join("run"),
+        scratch: install.join(layout::LSYNCD_PATHS),
+        cutoff_file: install.join(layout::CUTOFF),
+        run_dir: install.join(layout::RUN_DIR),
         forward_received: config.settings.topology == crate::settings::Topology::Ring,
         backup_dir_arg: format!(
             "--backup-dir={}/{}",

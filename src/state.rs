@@ -1,8 +1,9 @@
 //! The state file each node keeps (`<install>/state.json`): what was installed
 //! there, without secrets, so that any operator machine can plan, report on and
-//! remove the installation. Pure (de)serialization. What a node says is input:
-//! every value is checked as it is read (`untrusted`), and a state with one
-//! that fails is refused whole.
+//! remove the installation. Pure (de)serialization: written as the plan's
+//! `to_json` (uploaded by apply), read with `from_json` from the probe and
+//! `remote::read_state`. What a node says is input: every value is checked as
+//! it is read (`untrusted`), and a state with one that fails is refused whole.
 
 use crate::desired::{Member, NodeConfig};
 use crate::render::RenderedFile;

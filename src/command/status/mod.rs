@@ -11,6 +11,7 @@ use crate::fleet::Fleet;
 use crate::layout::InstallDir;
 use crate::node_set;
 use crate::probe::{Lsyncd, Observed};
+use crate::push_record::{self, PushRecord};
 use crate::remote;
 use crate::settings::Settings;
 use serde::Serialize;
@@ -157,10 +158,8 @@ pub fn node_status(name: &str, install: &InstallDir, seen: &Observed, report: &s
         }
         for peer in state.map(|s| s.targets.clone()).unwrap_or_default() {
             let alias = desired::alias(&peer);
-            let (last_push, exit_code) = match pushes.get(&alias) {
-                Some((at, code, _)) => (Some(*at), Some(*code)),
-                None => (None, None),
-            };
+            let record = pushes.get(&alias);
+            let (last_push, exit_code) = (record.map(|r| r.ended), record.map(|r| r.code));
             if let Some(code) = exit_code.filter(|code| *code != 0) {
                 problems.push(format!(
                     "last push to {peer} failed: {} (rsync exit {code})",
@@ -226,7 +225,7 @@ pub fn blame_receivers(statuses: &mut [NodeStatus]) {
 fn link_status(
     link: &crate::peer_link::PeerLink,
     seen: &Observed,
-    pushes: &BTreeMap<String, Push>,
+    pushes: &BTreeMap<String, PushRecord>,
     problems: &mut Vec<String>,
 ) -> LinkStatus {
     let peer = &link.peer.to_string();
@@ -238,18 +237,23 @@ fn link_status(
         );
     }
     let record = pushes.get(crate::layout::PEER_ENV_RECORD);
-    let failure = record
-        .filter(|(_, code, _)| *code != 0)
-        .map(|(_, code, class)| match class.as_deref() {
-            Some("auth") => "authentication failed at the peer: the two environments were \
+    let failure =
+        record
+            .filter(|record| record.code != 0)
+            .map(|record| match record.class.as_deref() {
+                Some("auth") => "authentication failed at the peer: the two environments were \
                              installed with different passwords; reinstall one side with the \
                              other's (--password-file)"
-                .to_string(),
-            Some("module") => "the peer has no module for this sync path: install the other \
+                    .to_string(),
+                Some("module") => "the peer has no module for this sync path: install the other \
                                environment with the same --path"
-                .to_string(),
-            _ => format!("{} (rsync exit {code})", rsync_exit_meaning(*code)),
-        });
+                    .to_string(),
+                _ => format!(
+                    "{} (rsync exit {})",
+                    rsync_exit_meaning(record.code),
+                    record.code
+                ),
+            });
     if let Some(failure) = &failure {
         problems.push(format!(
             "last push to the other environment ({peer}) failed: {failure}"
@@ -259,30 +263,17 @@ fn link_status(
         peer: peer.to_string(),
         transport: link.transport.as_str(),
         daemon: seen.rsyncd,
-        last_push: record.map(|(at, _, _)| *at),
-        exit_code: record.map(|(_, code, _)| *code),
+        last_push: record.map(|r| r.ended),
+        exit_code: record.map(|r| r.code),
         failure,
     }
 }
 
-/// The last push to one peer: when it ended, rsync's exit code, and the class of
-/// its error when the push wrapper recognized one (`auth`, `module`).
-type Push = (u64, i32, Option<String>);
-
-/// `alias epoch code [class]` lines, then `--`, then recent error lines of lsyncd's log.
-fn parse_report(report: &str) -> (BTreeMap<String, Push>, Vec<String>) {
+/// `alias epoch code [class]` lines (push records), then `--`, then recent
+/// error lines of lsyncd's log.
+fn parse_report(report: &str) -> (BTreeMap<String, PushRecord>, Vec<String>) {
     let (pushes, errors) = report.split_once("--\n").unwrap_or((report, ""));
-    let pushes = pushes
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let alias = fields.next()?.to_string();
-            let at = fields.next()?.parse().ok()?;
-            let code = fields.next()?.parse().ok()?;
-            let class = fields.next().map(str::to_string);
-            Some((alias, (at, code, class)))
-        })
-        .collect();
+    let pushes = push_record::parse_named(pushes).into_iter().collect();
     let errors = errors.lines().map(str::to_string).collect();
     (pushes, errors)
 }
@@ -310,8 +301,14 @@ mod tests {
     fn report_lines_give_last_push_per_peer_and_errors() {
         let (pushes, errors) =
             parse_report("filesync-n2 1700000000 0\nfilesync-n3 1700000005 255\n--\nError: x\n");
-        assert_eq!(pushes["filesync-n2"], (1700000000, 0, None));
-        assert_eq!(pushes["filesync-n3"], (1700000005, 255, None));
+        assert_eq!(
+            pushes["filesync-n2"],
+            PushRecord::parse("1700000000 0").unwrap()
+        );
+        assert_eq!(
+            pushes["filesync-n3"],
+            PushRecord::parse("1700000005 255").unwrap()
+        );
         assert_eq!(errors, ["Error: x"]);
     }
 
