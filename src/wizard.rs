@@ -99,6 +99,51 @@ pub fn confirm_default(prompt: &str, default: bool) -> Result<bool> {
         .map_err(prompt_error)
 }
 
+/// Where the other environment of a link is, as the wizard offers it.
+pub enum OtherSide {
+    /// An environment of the same inventory (keys exchanged, over SSH).
+    Environment(String),
+    /// Not in this inventory: its exported keys (over SSH).
+    KeysFile(std::path::PathBuf),
+    /// Not in this inventory: node addresses (the rsync daemon).
+    Addresses,
+}
+
+/// Asks where the other environment is: one of `envs` (the inventory's
+/// others), a keys file, or node addresses.
+pub fn other_side(envs: &[String]) -> Result<OtherSide> {
+    let mut items: Vec<String> = envs
+        .iter()
+        .map(|name| format!("{name} (in this inventory: over SSH, keys exchanged by filesync)"))
+        .collect();
+    items.push("Another inventory: its keys, from `filesync export-keys` there (over SSH)".into());
+    items.push("Node addresses (the rsync daemon and a password: not encrypted)".into());
+    let choice = Select::with_theme(&theme())
+        .with_prompt("The other environment")
+        .items(&items)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(match choice {
+        index if index < envs.len() => OtherSide::Environment(envs[index].clone()),
+        index if index == envs.len() => {
+            let raw = Input::<String>::with_theme(&theme())
+                .with_prompt("Keys file of the other environment")
+                .validate_with(|raw: &String| {
+                    if std::path::Path::new(raw).is_file() {
+                        Ok(())
+                    } else {
+                        Err(format!("{raw} is not a file"))
+                    }
+                })
+                .interact_text()
+                .map_err(prompt_error)?;
+            OtherSide::KeysFile(raw.into())
+        }
+        _ => OtherSide::Addresses,
+    })
+}
+
 /// The IP address (or host name) of a node of the other environment, with an
 /// optional rsync daemon port.
 pub fn peer() -> Result<crate::inventory::PeerAddress> {

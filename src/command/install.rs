@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::inventory::Environment;
 use crate::peer_link::Transport;
 use crate::settings::{Mode, SyncPath};
-use crate::wizard;
+use crate::wizard::{self, OtherSide};
 
 pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result<()> {
     let source = command::source(global)?;
@@ -47,6 +47,13 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
     }
 
     // Mode two: every input is checked before any node is touched.
+    let asked;
+    let args = if ask && !wants_link {
+        asked = ask_other_side(&source, env, args).await?;
+        &asked
+    } else {
+        args
+    };
     let other_env = match &args.peer_env {
         Some(name) => Some(command::environment(&source, Some(name), false).await?),
         None => None,
@@ -88,6 +95,28 @@ pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result
         }
     }
     result
+}
+
+/// The flags with the wizard's answer to where the other environment is.
+async fn ask_other_side(
+    source: &crate::source::Source,
+    env: &Environment,
+    args: &SettingsArgs,
+) -> Result<SettingsArgs> {
+    let others: Vec<String> = source
+        .names()
+        .await?
+        .into_iter()
+        .filter(|name| *name != env.name)
+        .collect();
+    let mut args = args.clone();
+    match wizard::other_side(&others)? {
+        OtherSide::Environment(name) => args.peer_env = Some(name),
+        OtherSide::KeysFile(path) => args.peer_keys = Some(path),
+        // `link::links` asks for one, and for the password.
+        OtherSide::Addresses => {}
+    }
+    Ok(args)
 }
 
 /// The validated settings flags for `env` (paths are relative to its webroot).

@@ -149,6 +149,8 @@ fn the_wizard_asks_for_the_peer_and_a_hidden_confirmed_password_in_mode_two() {
     tmux.answer("Synchronization mode", &["Down", "Enter"]);
     tmux.answer("Environment", &["Enter"]);
     tmux.answer("Nodes", &["Enter"]);
+    // Not in the inventory: its keys (the first choice) or node addresses.
+    tmux.answer("The other environment", &["Down", "Enter"]);
     // No node answers there: this environment must still install and sync.
     tmux.answer(
         "IP of a node in the second environment",
