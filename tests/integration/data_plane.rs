@@ -4,8 +4,10 @@
 //! replaces is kept; one-node environments grow; restarts bring nothing back.
 //! Node n2 of most clusters runs Debian 12's own rsync 3.2.7.
 
-use crate::cluster::{eventually, Cluster};
-use crate::e2e::{content, everywhere, install, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{content, W};
+use crate::support::run::install;
+use crate::support::wait::{eventually, everywhere};
 use std::fs;
 use std::time::Duration;
 

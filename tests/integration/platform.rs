@@ -3,8 +3,9 @@
 //! see its README; the platform itself cannot be reached from here), and on
 //! the simulated cluster, with the JPS scale hook's own command.
 
-use crate::cluster::{eventually, Cluster};
-use crate::e2e::{everywhere, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{installation, W};
+use crate::support::wait::{eventually, everywhere};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -627,10 +628,7 @@ fn the_scale_hook_reconciles_from_the_platform_and_stopped_or_malformed_nodes_ar
     let n3 = &ips[2];
     for node in ["n1", "n2"] {
         let keys = cluster.exec(node, "cat /root/.ssh/authorized_keys");
-        let config = cluster.exec(
-            node,
-            &format!("cat {}/etc/lsyncd.conf", crate::cluster::installation()),
-        );
+        let config = cluster.exec(node, &format!("cat {}/etc/lsyncd.conf", installation()));
         assert!(
             !keys.contains(n3.as_str()) && !config.contains(n3.as_str()),
             "{node} must not know the left-out node {n3}:\n{keys}\n{config}"

@@ -3,8 +3,9 @@
 //! node pushes inside its environment over SSH and to the other environment's
 //! rsync daemon with the shared password.
 
-use crate::cluster::{eventually, installation, Cluster};
-use crate::e2e::{content, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{content, installation, W};
+use crate::support::wait::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

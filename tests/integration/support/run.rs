@@ -1,0 +1,49 @@
+//! Running the `filesync` binary against a cluster: the command with the
+//! cluster's inventory and ssh config, and `install` with the usual settings.
+
+use super::cluster::Cluster;
+use std::process::Command;
+
+impl Cluster {
+    /// `filesync` with this cluster's inventory and ssh config, no prompts.
+    pub fn filesync(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_filesync"));
+        command
+            .args(args)
+            .env("FILESYNC_INVENTORY", &self.inventory)
+            .env("FILESYNC_SSH_CONFIG", &self.ssh_config)
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs `filesync` and returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self.filesync(args).output().expect("run filesync");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+/// `install` with the usual settings of these tests: `/ROOT/wp-content`, delay 1 s.
+pub fn install_args(cluster: &Cluster) -> Vec<&str> {
+    let env = cluster.name.as_str();
+    vec![
+        "install",
+        "--env",
+        env,
+        "--path",
+        "/ROOT/wp-content",
+        "--delay",
+        "1",
+        "--yes",
+    ]
+}
+
+/// Runs `install` with [`install_args`]; panics unless it succeeds.
+pub fn install(cluster: &Cluster) {
+    let (code, stdout, stderr) = cluster.run(&install_args(cluster));
+    assert_eq!(code, 0, "install failed:\n{stdout}\n{stderr}");
+}
