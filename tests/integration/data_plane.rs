@@ -6,7 +6,7 @@
 
 use crate::support::cluster::Cluster;
 use crate::support::node_files::{content, W};
-use crate::support::run::install;
+use crate::support::run::{install, verify_identical};
 use crate::support::wait::{eventually, everywhere};
 use std::fs;
 use std::time::Duration;
@@ -30,11 +30,6 @@ fn rsync_calls(cluster: &Cluster, node: &str) -> usize {
 
 fn calls(cluster: &Cluster, nodes: &[&str]) -> Vec<usize> {
     nodes.iter().map(|n| rsync_calls(cluster, n)).collect()
-}
-
-fn verify_identical(cluster: &Cluster) {
-    let (code, stdout, stderr) = cluster.run(&["verify", "--env", &cluster.name]);
-    assert_eq!(code, 0, "verify found drift:\n{stdout}\n{stderr}");
 }
 
 #[test]

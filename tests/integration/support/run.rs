@@ -1,5 +1,6 @@
 //! Running the `filesync` binary against a cluster: the command with the
-//! cluster's inventory and ssh config, and `install` with the usual settings.
+//! cluster's inventory and ssh config, `install` with the usual settings, and
+//! `verify` that the nodes are identical.
 
 use super::cluster::Cluster;
 use std::process::Command;
@@ -46,4 +47,10 @@ pub fn install_args(cluster: &Cluster) -> Vec<&str> {
 pub fn install(cluster: &Cluster) {
     let (code, stdout, stderr) = cluster.run(&install_args(cluster));
     assert_eq!(code, 0, "install failed:\n{stdout}\n{stderr}");
+}
+
+/// Runs `verify`; panics unless it finds the nodes identical.
+pub fn verify_identical(cluster: &Cluster) {
+    let (code, stdout, stderr) = cluster.run(&["verify", "--env", &cluster.name]);
+    assert_eq!(code, 0, "verify found drift:\n{stdout}\n{stderr}");
 }
