@@ -4,6 +4,7 @@
 //! the simulated cluster, with the JPS scale hook's own command.
 
 use crate::support::cluster::Cluster;
+use crate::support::manifest::{manifest, reconcile_command};
 use crate::support::node_files::{installation, W};
 use crate::support::wait::{eventually, everywhere};
 use serde_json::{json, Value};
@@ -522,17 +523,8 @@ fn cluster_env_info(name: &str, ips: &[String], statuses: &[i64]) -> String {
 /// The scale hook's reconcile command, from the manifest, run as the operator
 /// node would: settings from an env file, the platform as the source.
 fn scale_hook(cluster: &Cluster, api: &Api) -> (bool, String) {
-    let manifest = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/filesync-scale-hook.jps"),
-    )
-    .unwrap();
-    let docs = yaml_rust2::YamlLoader::load_from_str(&manifest).unwrap();
-    let action = docs[0]["actions"]["reconcile"].as_hash().unwrap();
-    let command = action
-        .iter()
-        .find(|(key, _)| key.as_str().is_some_and(|k| k.starts_with("cmd[")))
-        .and_then(|(_, value)| value.as_str())
-        .unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&manifest("filesync-scale-hook.jps")).unwrap();
+    let command = reconcile_command(&docs[0]);
     let env_file = cluster.dir.join("filesync-hook.env");
     let log = cluster.dir.join("filesync-hook.log");
     std::fs::write(
