@@ -6,6 +6,7 @@
 use crate::support::cluster::Cluster;
 use crate::support::manifest::{manifest, reconcile_command};
 use crate::support::node_files::{installation, W};
+use crate::support::run::outcome;
 use crate::support::wait::{eventually, everywhere};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -108,11 +109,7 @@ fn run_at(url: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    let result = (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
+    let result = outcome(&output);
     assert!(
         !result.1.contains(TOKEN) && !result.2.contains(TOKEN),
         "the token was printed: {result:?}"
@@ -587,11 +584,7 @@ fn the_scale_hook_reconciles_from_the_platform_and_stopped_or_malformed_nodes_ar
             .env_remove("FILESYNC_INVENTORY")
             .output()
             .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        outcome(&output)
     };
     let env = cluster.name.clone();
     let install = [

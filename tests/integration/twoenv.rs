@@ -5,6 +5,7 @@
 
 use crate::support::cluster::Cluster;
 use crate::support::node_files::{content, installation, W};
+use crate::support::run::outcome;
 use crate::support::wait::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -401,12 +402,7 @@ fn peer_env_installs_both_sides_in_one_run_bad_input_changes_nothing_and_a_new_n
         if let Some(password) = password {
             command.env("FILESYNC_PASSWORD", password);
         }
-        let output = command.output().unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        outcome(&command.output().unwrap())
     };
     let base = [
         "install",

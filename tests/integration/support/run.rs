@@ -3,7 +3,7 @@
 //! `verify` that the nodes are identical.
 
 use super::cluster::Cluster;
-use std::process::Command;
+use std::process::{Command, Output};
 
 impl Cluster {
     /// `filesync` with this cluster's inventory and ssh config, no prompts.
@@ -19,13 +19,17 @@ impl Cluster {
 
     /// Runs `filesync` and returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = self.filesync(args).output().expect("run filesync");
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        outcome(&self.filesync(args).output().expect("run filesync"))
     }
+}
+
+/// A finished command's (exit code, stdout, stderr); -1 if a signal ended it.
+pub fn outcome(output: &Output) -> (i32, String, String) {
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// `install` with the usual settings of these tests: `/ROOT/wp-content`, delay 1 s.
