@@ -6,7 +6,7 @@
 use crate::support::cluster::Cluster;
 use crate::support::manifest::{manifest, reconcile_command};
 use crate::support::node_files::{installation, W};
-use crate::support::run::outcome;
+use crate::support::run::{install_args, outcome};
 use crate::support::wait::{eventually, everywhere};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -587,17 +587,7 @@ fn the_scale_hook_reconciles_from_the_platform_and_stopped_or_malformed_nodes_ar
         outcome(&output)
     };
     let env = cluster.name.clone();
-    let install = [
-        "install",
-        "--env",
-        &env,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
-    ];
-    let (code, stdout, stderr) = platform_run(&install);
+    let (code, stdout, stderr) = platform_run(&install_args(&cluster));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
