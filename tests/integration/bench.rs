@@ -3,7 +3,7 @@
 //! its tables checked row by row. The figures themselves are not judged here:
 //! a benchmark is not a timed test.
 
-use crate::cluster::{serial, testbed_available};
+use crate::support::cluster::{serial, testbed_available};
 use std::path::Path;
 use std::process::Command;
 

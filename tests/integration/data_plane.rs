@@ -4,8 +4,10 @@
 //! replaces is kept; one-node environments grow; restarts bring nothing back.
 //! Node n2 of most clusters runs Debian 12's own rsync 3.2.7.
 
-use crate::cluster::{eventually, Cluster};
-use crate::e2e::{content, everywhere, install, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{content, W};
+use crate::support::run::{install, verify_identical};
+use crate::support::wait::{eventually, everywhere};
 use std::fs;
 use std::time::Duration;
 
@@ -28,11 +30,6 @@ fn rsync_calls(cluster: &Cluster, node: &str) -> usize {
 
 fn calls(cluster: &Cluster, nodes: &[&str]) -> Vec<usize> {
     nodes.iter().map(|n| rsync_calls(cluster, n)).collect()
-}
-
-fn verify_identical(cluster: &Cluster) {
-    let (code, stdout, stderr) = cluster.run(&["verify", "--env", &cluster.name]);
-    assert_eq!(code, 0, "verify found drift:\n{stdout}\n{stderr}");
 }
 
 #[test]

@@ -1,53 +1,12 @@
 //! End to end on the simulated cluster: real sshd, cron, lsyncd and rsync in
 //! network namespaces, driven by the real `filesync` binary.
 
-use crate::cluster::{eventually, installation, time_until, Cluster};
+use crate::support::cluster::{shell_quote, Cluster};
+use crate::support::node_files::{content, installation, W};
+use crate::support::run::{install, install_args};
+use crate::support::wait::{eventually, everywhere, time_until, SYNC};
 use std::fs;
-use std::path::Path;
 use std::time::Duration;
-
-pub const SYNC: Duration = Duration::from_secs(10);
-pub const W: &str = "/var/www/webroot/ROOT/wp-content";
-
-/// `install` with the usual settings of these tests: `/ROOT/wp-content`, delay 1 s.
-pub fn install_args(cluster: &Cluster) -> Vec<&str> {
-    let env = cluster.name.as_str();
-    vec![
-        "install",
-        "--env",
-        env,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
-    ]
-}
-
-pub fn install(cluster: &Cluster) {
-    let (code, stdout, stderr) = cluster.run(&install_args(cluster));
-    assert_eq!(code, 0, "install failed:\n{stdout}\n{stderr}");
-}
-
-pub fn content(path: &Path) -> Option<String> {
-    fs::read_to_string(path).ok()
-}
-
-/// Waits until every node has `want` at `rel`, then lets the echoes of that
-/// change drain (a node that received it pushes it on after one delay, 1 s
-/// here): the next step of a test must not race them (see README, limits).
-pub fn everywhere(cluster: &Cluster, nodes: &[&str], rel: &str, want: Option<&str>) -> bool {
-    let arrived = eventually(SYNC, || {
-        nodes
-            .iter()
-            .all(|node| content(&cluster.synced(node).join(rel)).as_deref() == want)
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    arrived
-        && nodes
-            .iter()
-            .all(|node| content(&cluster.synced(node).join(rel)).as_deref() == want)
-}
 
 #[test]
 fn install_keeps_creates_edits_renames_and_deletes_identical_on_every_node() {
@@ -393,8 +352,4 @@ fn a_sync_path_with_quotes_and_spaces_is_synced_safely_and_one_with_percent_refu
     assert!(eventually(SYNC, || content(&file).as_deref() == Some("ok\n")));
     let (code, stdout, _) = cluster.run(&["status", "--env", &env]);
     assert_eq!(code, 0, "{stdout}");
-}
-
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
 }

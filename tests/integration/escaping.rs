@@ -22,7 +22,7 @@ const HOSTILE: &[&str] = &[
 
 fn values() -> Vec<String> {
     let mut values: Vec<String> = HOSTILE.iter().map(|v| v.to_string()).collect();
-    values.extend(crate::generated::strings(
+    values.extend(crate::support::generated::strings(
         300,
         "ab /\\'\"$`%;&|<>()[]{}*?~#!\n\r\t-=.,:é☃\u{1}\u{7f}",
         23,

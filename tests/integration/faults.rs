@@ -2,17 +2,13 @@
 //! cut off, restarted or out of disk, conflicting edits. Each test ends by
 //! checking that nothing was lost and the nodes agree (`filesync verify`).
 
-use crate::cluster::{eventually, installation, time_until, Cluster};
-use crate::e2e::{content, everywhere, install, install_args, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{content, installation, W};
+use crate::support::run::{install, install_args, verify_identical};
+use crate::support::wait::{eventually, everywhere, time_until};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
-
-fn verify_identical(cluster: &Cluster) {
-    let env = cluster.name.clone();
-    let (code, stdout, stderr) = cluster.run(&["verify", "--env", &env]);
-    assert_eq!(code, 0, "verify found drift:\n{stdout}\n{stderr}");
-}
 
 fn locked(cluster: &Cluster, node: &str) -> bool {
     cluster

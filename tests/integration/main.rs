@@ -2,22 +2,22 @@
 //! cluster (`cli`), what nodes and the platform say (`untrusted`), and end to
 //! end on the simulated cluster of `testbed/cluster` (`e2e`, `wizard`,
 //! `twoenv`), the problem as a site owner sees it through a load balancer
-//! (`web`), and the simulated cluster itself (`testbed`).
+//! (`web`), and the simulated cluster itself (`testbed`). What they share is
+//! in `support`.
 
 mod bench;
 mod cli;
-mod cluster;
 mod data_plane;
 mod e2e;
 mod escaping;
 mod faults;
-mod generated;
 mod manifests;
 mod mesh;
 mod platform;
 mod push_action;
 mod reconcile;
 mod security;
+mod support;
 mod testbed;
 mod twoenv;
 mod untrusted;

@@ -1,17 +1,8 @@
 //! The shipped platform-side files: the JPS scale hook parses and listens to
 //! every topology event of the app-server layer; the systemd unit runs watch.
 
-use std::path::Path;
+use crate::support::manifest::{manifest, reconcile_command};
 use yaml_rust2::{Yaml, YamlLoader};
-
-fn manifest(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("manifests")
-            .join(name),
-    )
-    .unwrap()
-}
 
 #[test]
 fn the_scale_hook_runs_reconcile_on_every_topology_event_of_the_app_servers() {
@@ -33,12 +24,7 @@ fn the_scale_hook_runs_reconcile_on_every_topology_event_of_the_app_servers() {
             "{event}[cp] must run the reconcile action"
         );
     }
-    let action = jps["actions"]["reconcile"].as_hash().unwrap();
-    let command = action
-        .iter()
-        .find(|(key, _)| key.as_str().is_some_and(|k| k.starts_with("cmd[")))
-        .and_then(|(_, value)| value.as_str())
-        .expect("the reconcile action runs a command");
+    let command = reconcile_command(jps);
     assert!(
         command.contains("filesync --yes reconcile --env ${env.envName}"),
         "{command}"

@@ -2,8 +2,10 @@
 //! keeps its place on its peers, and `--nodes` chooses where to act, never who
 //! is in the mesh.
 
-use crate::cluster::Cluster;
-use crate::e2e::{everywhere, install, install_args, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::W;
+use crate::support::run::{install, install_args};
+use crate::support::wait::everywhere;
 use std::fs;
 use std::process::Command;
 

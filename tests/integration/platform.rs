@@ -3,8 +3,11 @@
 //! see its README; the platform itself cannot be reached from here), and on
 //! the simulated cluster, with the JPS scale hook's own command.
 
-use crate::cluster::{eventually, Cluster};
-use crate::e2e::{everywhere, W};
+use crate::support::cluster::Cluster;
+use crate::support::manifest::{manifest, reconcile_command};
+use crate::support::node_files::{installation, W};
+use crate::support::run::{install_args, outcome};
+use crate::support::wait::{eventually, everywhere};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -106,11 +109,7 @@ fn run_at(url: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    let result = (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
+    let result = outcome(&output);
     assert!(
         !result.1.contains(TOKEN) && !result.2.contains(TOKEN),
         "the token was printed: {result:?}"
@@ -521,17 +520,8 @@ fn cluster_env_info(name: &str, ips: &[String], statuses: &[i64]) -> String {
 /// The scale hook's reconcile command, from the manifest, run as the operator
 /// node would: settings from an env file, the platform as the source.
 fn scale_hook(cluster: &Cluster, api: &Api) -> (bool, String) {
-    let manifest = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/filesync-scale-hook.jps"),
-    )
-    .unwrap();
-    let docs = yaml_rust2::YamlLoader::load_from_str(&manifest).unwrap();
-    let action = docs[0]["actions"]["reconcile"].as_hash().unwrap();
-    let command = action
-        .iter()
-        .find(|(key, _)| key.as_str().is_some_and(|k| k.starts_with("cmd[")))
-        .and_then(|(_, value)| value.as_str())
-        .unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&manifest("filesync-scale-hook.jps")).unwrap();
+    let command = reconcile_command(&docs[0]);
     let env_file = cluster.dir.join("filesync-hook.env");
     let log = cluster.dir.join("filesync-hook.log");
     std::fs::write(
@@ -594,24 +584,10 @@ fn the_scale_hook_reconciles_from_the_platform_and_stopped_or_malformed_nodes_ar
             .env_remove("FILESYNC_INVENTORY")
             .output()
             .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        outcome(&output)
     };
     let env = cluster.name.clone();
-    let install = [
-        "install",
-        "--env",
-        &env,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
-    ];
-    let (code, stdout, stderr) = platform_run(&install);
+    let (code, stdout, stderr) = platform_run(&install_args(&cluster));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -627,10 +603,7 @@ fn the_scale_hook_reconciles_from_the_platform_and_stopped_or_malformed_nodes_ar
     let n3 = &ips[2];
     for node in ["n1", "n2"] {
         let keys = cluster.exec(node, "cat /root/.ssh/authorized_keys");
-        let config = cluster.exec(
-            node,
-            &format!("cat {}/etc/lsyncd.conf", crate::cluster::installation()),
-        );
+        let config = cluster.exec(node, &format!("cat {}/etc/lsyncd.conf", installation()));
         assert!(
             !keys.contains(n3.as_str()) && !config.contains(n3.as_str()),
             "{node} must not know the left-out node {n3}:\n{keys}\n{config}"

@@ -1,8 +1,10 @@
 //! reconcile on the simulated cluster: nodes join, leave, leave while
 //! unreachable, change their host key; a second reconcile has nothing to do.
 
-use crate::cluster::{eventually, Cluster};
-use crate::e2e::{content, everywhere, install, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{content, W};
+use crate::support::run::install;
+use crate::support::wait::{eventually, everywhere};
 use std::fs;
 use std::process::Command;
 use std::time::Duration;

@@ -2,8 +2,10 @@
 //! peers (rsync into the synced directory, nothing else), and where secrets
 //! may and may not appear.
 
-use crate::cluster::{installation, Cluster};
-use crate::e2e::{everywhere, install, install_args, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{installation, W};
+use crate::support::run::{install, install_args};
+use crate::support::wait::everywhere;
 
 /// Pushes as node `from` would, with its key, ssh config and pinned host keys,
 /// and the options every honest push carries unless `options` replaces them.

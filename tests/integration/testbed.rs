@@ -2,7 +2,7 @@
 //! and `add` (`--old-rsync`, `--no-rrsync`, `--webroot-owner`) and the private
 //! /var/lib/filesync, also across a simulated reboot.
 
-use crate::cluster::Cluster;
+use crate::support::cluster::Cluster;
 
 /// Runs `script` in `node`; (exit code, stdout trimmed).
 fn sh(cluster: &Cluster, node: &str, script: &str) -> (i32, String) {

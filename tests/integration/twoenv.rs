@@ -1,10 +1,13 @@
 //! Two environments kept in sync (`--mode two`), end to end: two simulated
 //! clusters of two nodes on separate subnets, routed through the host; every
-//! node pushes inside its environment over SSH and to the other environment's
-//! rsync daemon with the shared password.
+//! node pushes inside its environment over SSH and to the other environment
+//! over SSH (keys exchanged, or exported and imported) or to its rsync daemon
+//! with the shared password.
 
-use crate::cluster::{eventually, installation, Cluster};
-use crate::e2e::{content, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{content, installation, W};
+use crate::support::run::outcome;
+use crate::support::wait::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -399,12 +402,7 @@ fn run_merged(
     if let Some(password) = password {
         command.env("FILESYNC_PASSWORD", password);
     }
-    let output = command.output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    outcome(&command.output().unwrap())
 }
 
 #[test]

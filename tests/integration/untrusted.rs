@@ -16,7 +16,7 @@ const UNSAFE: &str = " \"'`$;&|<>(){}*?!#\\,~";
 
 /// `count` values: generated ones, and the same appended to a valid `stem`.
 fn values(count: usize, alphabet: &str, stem: &str) -> Vec<String> {
-    let generated = crate::generated::strings(count, alphabet, 12);
+    let generated = crate::support::generated::strings(count, alphabet, 12);
     let near: Vec<String> = generated
         .iter()
         .map(|tail| format!("{stem}{tail}"))

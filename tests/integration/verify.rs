@@ -2,8 +2,10 @@
 //! reported per node with exit code 8, files changing during the run are in
 //! flight rather than drift.
 
-use crate::cluster::{installation, Cluster};
-use crate::e2e::{everywhere, install, W};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::{installation, W};
+use crate::support::run::install;
+use crate::support::wait::everywhere;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 

@@ -9,8 +9,9 @@
 //! in turn, so any N fetches in a row reach every node once: the counts below
 //! are exact, not a matter of luck.
 
-use crate::cluster::{eventually, Cluster};
-use crate::e2e::install;
+use crate::support::cluster::Cluster;
+use crate::support::run::install;
+use crate::support::wait::eventually;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,9 @@
 //! install, and its question for the folder to sync: what it recognises on the
 //! nodes and what it warns about.
 
-use crate::cluster::{eventually, installation, Cluster};
+use crate::support::cluster::Cluster;
+use crate::support::node_files::installation;
+use crate::support::wait::eventually;
 use std::process::Command;
 use std::time::Duration;
 

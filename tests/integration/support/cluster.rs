@@ -1,11 +1,11 @@
 //! A simulated cluster for one test (network namespaces with real sshd, cron,
 //! lsyncd and rsync, from `testbed/cluster`), torn down when dropped. Tests on
 //! clusters run one at a time: the machine has two cores and timing matters.
+//! Running filesync on it is in `run`, paths on its nodes in `node_files`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -214,27 +214,6 @@ impl Cluster {
         })
     }
 
-    /// `filesync` with this cluster's inventory and ssh config, no prompts.
-    pub fn filesync(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_filesync"));
-        command
-            .args(args)
-            .env("FILESYNC_INVENTORY", &self.inventory)
-            .env("FILESYNC_SSH_CONFIG", &self.ssh_config)
-            .env("NO_COLOR", "1");
-        command
-    }
-
-    /// Runs `filesync` and returns (exit code, stdout, stderr).
-    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = self.filesync(args).output().expect("run filesync");
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    }
-
     /// Runs a shell script inside a node; panics unless it succeeds.
     pub fn exec(&self, node: &str, script: &str) -> String {
         let output = self.try_exec(node, script);
@@ -294,33 +273,6 @@ impl Cluster {
             .collect();
         std::fs::write(&self.inventory, kept.join("\n") + "\n").unwrap();
     }
-
-    /// The node's /var/www as seen from the host.
-    pub fn www(&self, node: &str) -> PathBuf {
-        let output = self.testbed(&["root", node]);
-        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-    }
-
-    /// The synced directory of the usual install (`--path /ROOT/wp-content`), from the host.
-    pub fn synced(&self, node: &str) -> PathBuf {
-        self.www(node).join("webroot/ROOT/wp-content")
-    }
-
-    /// The node's filesync installation directory (`installation()` inside
-    /// it), as seen from the host.
-    pub fn installation(&self, node: &str) -> PathBuf {
-        self.dir
-            .join("nodes")
-            .join(node)
-            .join("fs")
-            .join(installation().trim_start_matches('/'))
-    }
-
-    /// Whether anything of filesync's is in the node's installation directory
-    /// or under its webroot.
-    pub fn has_installation(&self, node: &str) -> bool {
-        self.installation(node).exists() || self.www(node).join("webroot/lsyncd").exists()
-    }
 }
 
 impl Drop for Cluster {
@@ -331,36 +283,7 @@ impl Drop for Cluster {
     }
 }
 
-/// filesync's installation directory inside every test node (webroot
-/// /var/www/webroot).
-pub fn installation() -> String {
-    filesync::layout::InstallDir::under_webroot("/var/www/webroot")
-        .root()
-        .to_string()
-}
-
-/// Polls `condition` until it holds or `timeout` passes; true if it held.
-pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if condition() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// How long `condition` took to hold, polling; panics after `limit`.
-pub fn time_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    assert!(
-        eventually(limit, &mut condition),
-        "{what}: not within {limit:?}"
-    );
-    let took = start.elapsed();
-    eprintln!("FIGURE: {what}: {:.1} s", took.as_secs_f64());
-    took
+/// `value` quoted for a shell script given to [`Cluster::exec`].
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
