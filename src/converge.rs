@@ -7,7 +7,7 @@
 
 use crate::apply::{self, Target};
 use crate::cli::Global;
-use crate::command::{self, uninstall};
+use crate::command::uninstall;
 use crate::desired::{self, NodeFacts};
 use crate::error::{Error, NodeFailure, Result};
 use crate::fleet::Fleet;
@@ -16,6 +16,7 @@ use crate::layout::InstallDir;
 use crate::lock;
 use crate::mesh::{self, Known};
 use crate::node::Node;
+use crate::output;
 use crate::password::Password;
 use crate::peer_link::PeerLink;
 use crate::plan::{self, Departed, Plan};
@@ -212,7 +213,9 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
     };
     let settings = settings(&request.flags, asked_path, installed.as_ref(), ask)?;
     if let Some(link) = &settings.link {
-        command::link::warn_if_open(link, &env.name);
+        if let Some(warning) = crate::peer_link::open_warning(link, &env.name) {
+            eprintln!("warning: {warning}");
+        }
     }
     let source = settings.path.absolute(&env.webroot);
     // The mesh is the whole environment, whatever the run acts on.
@@ -271,20 +274,20 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         departed,
     };
 
-    let json = command::is_json(global);
+    let json = output::is_json(global);
     if intent == Intent::Show {
         if json {
-            command::print_json(&Report {
+            output::print_json(&Report {
                 plan: &plan,
                 result: None,
             })?;
         } else {
-            command::emit(&plan_view::render(&plan, global.verbose))?;
+            output::emit(&plan_view::render(&plan, global.verbose))?;
         }
         return partial(&plan.unreachable);
     }
     if !json {
-        command::emit(&plan_view::render(&plan, global.verbose))?;
+        output::emit(&plan_view::render(&plan, global.verbose))?;
     }
     if plan.is_empty() {
         return partial(&plan.unreachable);
@@ -334,7 +337,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
     // verify --repair prints its own JSON result: the comparison after it.
     let prints_result = purpose != Purpose::Repair;
     if json && prints_result {
-        command::print_json(&Report {
+        output::print_json(&Report {
             plan: &plan,
             result: Some(ResultReport {
                 changed: outcome.changed.clone(),
@@ -349,7 +352,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         } else {
             format!(", {} removed", removed.len())
         };
-        command::emit(&format!(
+        output::emit(&format!(
             "{report}Done: {} changed, {} unchanged{removed}, {} failed.\n",
             outcome.changed.len(),
             outcome.unchanged.len(),

@@ -243,9 +243,34 @@ pub fn safe_name(node: &str) -> String {
         .collect()
 }
 
+/// The rsync daemon URL of `peer` for the module of `path`, with the auth user.
+pub fn daemon_url(peer: &PeerAddress, path: &SyncPath) -> String {
+    let host = if peer.host.contains(':') {
+        format!("[{}]", peer.host)
+    } else {
+        peer.host.clone()
+    };
+    format!(
+        "rsync://{}@{host}:{}/{}/",
+        crate::peer_link::AUTH_USER,
+        peer.port,
+        module(path)
+    )
+}
+
+/// The daemon module of an installation: named after the synced path, which
+/// both environments must share, so that each side knows the other's module
+/// without being told (a different path gives "unknown module" at the peer).
+pub fn module(path: &SyncPath) -> String {
+    format!(
+        "filesync-{}",
+        &crate::digest::hex(path.as_str().as_bytes())[..12]
+    )
+}
+
 /// The `index`th node's side of the link.
 fn link_config(link: &PeerLink, path: &SyncPath, index: usize, as_root: bool) -> LinkConfig {
-    let module = crate::peer_link::module(path);
+    let module = module(path);
     let (targets, pushers) = match link.transport {
         Transport::Daemon => (Vec::new(), Vec::new()),
         Transport::Ssh => {
@@ -278,7 +303,7 @@ fn link_config(link: &PeerLink, path: &SyncPath, index: usize, as_root: bool) ->
         }
     };
     let destination = |address: &PeerAddress| match link.transport {
-        Transport::Daemon => crate::peer_link::daemon_url(address, path),
+        Transport::Daemon => daemon_url(address, path),
         Transport::Ssh => format!("{}::{module}/", link_alias(&address.to_string())),
     };
     LinkConfig {
@@ -376,6 +401,20 @@ pub(crate) mod tests {
             trash_days: Default::default(),
             link: None,
         }
+    }
+
+    #[test]
+    fn the_module_depends_only_on_the_synced_path() {
+        let a = SyncPath::parse("/ROOT/wp-content", "/var/www/webroot").unwrap();
+        let b = SyncPath::parse("/ROOT/images", "/var/www/webroot").unwrap();
+        assert_eq!(module(&a), module(&a.clone()));
+        assert_ne!(module(&a), module(&b));
+        assert!(module(&a).starts_with("filesync-") && module(&a).len() == 21);
+        let peer = crate::peer_link::parse_peer("[fd00::2]").unwrap();
+        assert_eq!(
+            daemon_url(&peer, &a),
+            format!("rsync://filesync@[fd00::2]:7755/{}/", module(&a))
+        );
     }
 
     #[test]

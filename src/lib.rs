@@ -26,6 +26,7 @@ pub mod merge;
 pub mod mesh;
 pub mod node;
 pub mod node_set;
+pub mod output;
 pub mod password;
 pub mod peer_link;
 pub mod plan;

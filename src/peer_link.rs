@@ -8,7 +8,6 @@
 
 use crate::error::{Error, Result};
 use crate::inventory::PeerAddress;
-use crate::settings::SyncPath;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -181,11 +180,6 @@ impl PeerLink {
         }
     }
 
-    /// The rsync daemon URL this environment pushes to, with the auth user.
-    pub fn url(&self, path: &SyncPath) -> String {
-        daemon_url(&self.peer, path)
-    }
-
     /// Every node of the other environment it knows, in the order the
     /// `index`th node of this environment tries them: each node starts at
     /// another one (the pushes are spread over them) and goes on to the next
@@ -206,24 +200,18 @@ impl PeerLink {
     }
 }
 
-/// The rsync daemon URL of `peer` for the module of `path`, with the auth user.
-pub fn daemon_url(peer: &PeerAddress, path: &SyncPath) -> String {
-    let host = if peer.host.contains(':') {
-        format!("[{}]", peer.host)
-    } else {
-        peer.host.clone()
-    };
-    format!("rsync://{AUTH_USER}@{host}:{}/{}/", peer.port, module(path))
-}
-
-/// The daemon module of an installation: named after the synced path, which
-/// both environments must share, so that each side knows the other's module
-/// without being told (a different path gives "unknown module" at the peer).
-pub fn module(path: &SyncPath) -> String {
-    format!(
-        "filesync-{}",
-        &crate::digest::hex(path.as_str().as_bytes())[..12]
-    )
+/// The warning for a link whose daemons accept pushes from any address, if
+/// it is one.
+pub fn open_warning(link: &PeerLink, env: &str) -> Option<String> {
+    (link.transport == Transport::Daemon && link.allow.is_empty()).then(|| {
+        format!(
+            "the rsync daemons of {env} will accept connections on port {} from any address, \
+             protected only by the password (sent over an unencrypted protocol): give --allow \
+             with the other environment's addresses, --peer-env when both environments are in \
+             the inventory, or the ssh transport",
+            link.peer.port
+        )
+    })
 }
 
 fn invalid(setting: &str, reason: String, hint: &str) -> Error {
@@ -399,20 +387,6 @@ mod tests {
         assert!(parse_allow("10.0.2.0/33").is_err());
         assert!(parse_allow("10.0.2/24").is_err());
         assert!(parse_allow("everyone").is_err());
-    }
-
-    #[test]
-    fn the_module_depends_only_on_the_synced_path() {
-        let a = SyncPath::parse("/ROOT/wp-content", "/var/www/webroot").unwrap();
-        let b = SyncPath::parse("/ROOT/images", "/var/www/webroot").unwrap();
-        assert_eq!(module(&a), module(&a.clone()));
-        assert_ne!(module(&a), module(&b));
-        assert!(module(&a).starts_with("filesync-") && module(&a).len() == 21);
-        let link = PeerLink::to_daemons(parse_peer("[fd00::2]").unwrap(), vec![], vec![]);
-        assert_eq!(
-            link.url(&a),
-            format!("rsync://filesync@[fd00::2]:7755/{}/", module(&a))
-        );
     }
 
     #[test]

@@ -584,7 +584,7 @@ pub(crate) mod tests {
         let receive = file(&files, layout::LINK_RECEIVE_CONF);
         insta::assert_snapshot!("ssh_link_receive.conf", receive);
         assert!(receive.contains("\n    log format = l|"), "{receive}");
-        let module = crate::peer_link::module(&config.settings.path);
+        let module = crate::desired::module(&config.settings.path);
         assert!(receive.contains(&format!("\n[{module}]\n")), "{receive}");
         // n2 starts at the other side's second node, then goes on to the first
         let lsyncd = file(&files, layout::LSYNCD_CONF);

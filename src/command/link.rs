@@ -449,19 +449,6 @@ pub fn announce_generated(password: &Password, both_sides: bool) {
     );
 }
 
-/// Warns when the daemons accept pushes from any address.
-pub fn warn_if_open(link: &PeerLink, env: &str) {
-    if link.transport == Transport::Daemon && link.allow.is_empty() {
-        eprintln!(
-            "warning: the rsync daemons of {env} will accept connections on port {} from any \
-             address, protected only by the password (sent over an unencrypted protocol): give \
-             --allow with the other environment's addresses, or --peer-env when both \
-             environments are in the inventory",
-            link.peer.port
-        );
-    }
-}
-
 fn push_unique(list: &mut Vec<String>, value: String) {
     if !list.contains(&value) {
         list.push(value);

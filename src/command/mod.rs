@@ -15,13 +15,12 @@ pub mod uninstall;
 pub mod verify;
 pub mod watch;
 
-use crate::cli::{Global, OutputFormat};
+use crate::cli::Global;
 use crate::error::{Error, Result};
 use crate::inventory::{Environment, Node};
+pub use crate::output::{emit, is_json, print_json, printed_json};
 use crate::source::Source;
 use crate::wizard;
-use serde::Serialize;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn source(global: &Global) -> Result<Source> {
     Source::from_cli(global)
@@ -65,39 +64,4 @@ pub fn nodes(env: &Environment, flag: Option<&[String]>, ask: bool) -> Result<Ve
         }
         None => env.select(None),
     }
-}
-
-/// Set once a command has printed its JSON result: stdout carries one JSON
-/// document, so an error that follows (drift, partial failure) goes to stderr.
-static PRINTED_JSON: AtomicBool = AtomicBool::new(false);
-
-pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
-    text.push('\n');
-    PRINTED_JSON.store(true, Ordering::Relaxed);
-    emit(&text)
-}
-
-/// Whether stdout already holds the command's JSON result.
-pub fn printed_json() -> bool {
-    PRINTED_JSON.load(Ordering::Relaxed)
-}
-
-/// Writes a result to stdout. A closed pipe (`filesync plan | head`) is not an error.
-pub fn emit(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(anyhow::Error::from(err).into())
-        }
-        _ => Ok(()),
-    }
-}
-
-pub fn is_json(global: &Global) -> bool {
-    global.output == OutputFormat::Json
 }
