@@ -206,5 +206,6 @@ def markdown(results, machine, targets):
             out += [f"## {title}", "", markdown_table(header, rows), ""]
     out += ["## Targets", "", markdown_table(["target", "figure", "met?"], targets), ""]
     for section, error in results.get("errors", {}).items():
-        out += [f"- **{section} failed in this run**: {error}", ""]
+        when = "" if "(in the run of" in error else " in this run"
+        out += [f"- **{section} failed{when}**: {error}", ""]
     return "\n".join(out)
