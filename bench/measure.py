@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from testbed import SYNC_PATH, SYNCED
+from testbed import SYNC_PATH, SYNCED, wait_quiet
 
 PROBE_SIZE = 64 * 1024
 STARTUP_DONE = re.compile(r"Normal: Startup of .* finished\.")
@@ -26,23 +26,31 @@ def spread(cluster, origin, command, names, timeout):
     {node: seconds from the write until the last of `names` arrived there}
     for every other node."""
     agents = cluster.agents
+    watched = {node: agents[node] for node in cluster.nodes if node != origin}
     for agent in agents.values():
         agent.arrivals()
     agents[origin].send(command)
     written = float(agents[origin].expect("W", timeout=60)[1])
+    return arrivals(watched, names, written, timeout, cluster.name)
+
+
+def arrivals(watched, names, since, timeout, what):
+    """Waits until every agent of `watched` ({label: agent}) has seen all of
+    `names`; returns {label: seconds from `since` until the last of them
+    arrived there}. Arrivals of other names are dropped."""
     wanted = set(names)
-    last = {node: {} for node in cluster.nodes if node != origin}
+    last = {label: {} for label in watched}
     deadline = time.time() + timeout
     while any(len(seen) < len(wanted) for seen in last.values()):
         if time.time() > deadline:
             missing = [n for n, seen in last.items() if len(seen) < len(wanted)]
-            raise TimeoutError(f"{cluster.name}: not everywhere after {timeout}s: {missing}")
+            raise TimeoutError(f"{what}: not everywhere after {timeout}s: {missing}")
         time.sleep(0.05)
-        for node, seen in last.items():
-            for name, at in agents[node].arrivals().items():
+        for label, seen in last.items():
+            for name, at in watched[label].arrivals().items():
                 if name in wanted:
                     seen.setdefault(name, at)
-    return {node: max(seen.values()) - written for node, seen in last.items()}
+    return {label: max(seen.values()) - since for label, seen in last.items()}
 
 
 def latency(cluster, tag, delay):
@@ -144,6 +152,73 @@ def children_cpu():
     """CPU seconds of this process's waited-for children so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+# ---------------------------------------------------------------- link
+
+
+def crossing(src, dst, tag, delay, origin="n1", watch=None, name=None):
+    """Writes one 64 KiB file on `src`'s `origin` and waits until it is on
+    every node of `watch` ([(cluster, node)], default every node of both
+    environments but the origin). Returns (name, {(cluster name, node):
+    seconds from the write until it arrived there})."""
+    name = name or f"link-{tag}"
+    if watch is None:
+        watch = [(c, n) for c in (src, dst) for n in c.nodes if (c, n) != (src, origin)]
+    watched = {(c.name, n): c.agents[n] for c, n in watch}
+    for c in (src, dst):
+        for agent in c.agents.values():
+            agent.arrivals()
+    src.agents[origin].send(f"write {name} {PROBE_SIZE}")
+    written = float(src.agents[origin].expect("W", timeout=60)[1])
+    timeout = 30 + 4 * delay * (src.size + dst.size)
+    return name, arrivals(watched, [name], written, timeout, f"{src.name} -> {dst.name}")
+
+
+def link_latency(src, dst, tag, delay):
+    """One 64 KiB file written on `src`'s n1: seconds until every node of the
+    other environment `dst` has it."""
+    wait_quiet([src, dst])
+    _, arrived = crossing(src, dst, tag, delay)
+    return max(s for (env, _), s in arrived.items() if env == dst.name)
+
+
+def link_work(src, dst, tag, delay):
+    """Work across both environments for one 64 KiB file written on `src`'s
+    n1, from the write until every push of either side has ended: rsync
+    calls, bytes sent and CPU seconds (as `work`), how many times the file
+    crossed to `dst` (`l|` lines of its nodes' ledgers naming it) and back to
+    `src`, and the latency to every node of `dst`."""
+    wait_quiet([src, dst])
+    before = {c.name: c.counters() for c in (src, dst)}
+    name, arrived = crossing(src, dst, tag, delay, name=f"lwork-{tag}")
+    wait_quiet([src, dst])
+    after = {c.name: c.counters() for c in (src, dst)}
+    delta = {key: sum(after[c][key] - before[c][key] for c in after) for key in before[src.name]}
+    delta["crossings"] = sum(dst.crossings(n, name) for n in dst.nodes)
+    delta["back"] = sum(src.crossings(n, name) for n in src.nodes)
+    delta["latency"] = max(s for (env, _), s in arrived.items() if env == dst.name)
+    return delta
+
+
+def failover(src, dst, tag, delay):
+    """With `dst`'s n1 cut off: a change on `src`'s n1 (which pushes to `dst`'s
+    n1 first) until it is on `dst`'s n2, and until it is on every node of
+    `dst` but n1; then n1's link back up, and the seconds until n1 has it
+    too. Returns {to_n2, to_all, catch_up}."""
+    wait_quiet([src, dst])
+    others = [n for n in dst.nodes if n != "n1"]
+    dst.link("n1", "down")
+    try:
+        name, arrived = crossing(src, dst, tag, delay, watch=[(dst, n) for n in others],
+                                 name=f"failover-{tag}")
+    finally:
+        dst.link("n1", "up")
+    up = time.time()
+    caught = arrivals({"n1": dst.agents["n1"]}, [name], up, 180, f"{dst.name} n1 after link up")
+    wait_quiet([src, dst], timeout=240)
+    return {"to_n2": arrived[(dst.name, "n2")], "to_all": max(arrived.values()),
+            "catch_up": caught["n1"]}
 
 
 # ---------------------------------------------------------------- big tree

@@ -117,6 +117,42 @@ def idle_rows(results):
     return rows
 
 
+def link_rows(results):
+    """Rows per transport of the link between two environments: latency both
+    ways, work per change, failover with B's n1 cut off, install time."""
+    link = results.get("link")
+    if not link:
+        return []
+    rows = []
+    for transport in ("ssh", "daemon"):
+        f = link.get(transport)
+        if not f:
+            continue
+        work = f["work"]
+        fail = f["failover"]
+        rows.append([
+            transport,
+            cell(f["a_to_b"]), cell(f["b_to_a"]),
+            cell([w["crossings"] for w in work], "{:.0f}"),
+            cell([w["back"] for w in work], "{:.0f}"),
+            cell([w["calls"] for w in work], "{:.0f}"),
+            cell([w["bytes"] / 1e6 for w in work], "{:.2f}"),
+            cell([w["cpu"] for w in work], "{:.2f}"),
+            cell([r["to_n2"] for r in fail]),
+            cell([r["to_all"] for r in fail]),
+            cell([r["catch_up"] for r in fail]),
+            f"{f['install']:.1f}",
+        ])
+    return rows
+
+
+def link_title(results):
+    """The link table's title, with the size of each environment."""
+    n = results.get("link", {}).get("nodes", "N")
+    return (f"Link between two environments A and B ({n} nodes each; one 64 KiB file; "
+            "delay 1 s; seconds unless said)")
+
+
 SECTIONS = [
     ("Convergence latency (s, one 64 KiB file on n1 until on every node, delay 1 s)",
      ["N", "mesh", "ring", "ring / mesh"], latency_rows),
@@ -130,6 +166,12 @@ SECTIONS = [
      ["what", "seconds", "ratio", "CPU s (cluster)", "notes"], big_rows),
     ("Idle cost per node (CPU ms)",
      ["what", "CPU ms", "CPU ms per minute"], idle_rows),
+    (link_title,
+     ["transport", "A n1 -> every B node", "B n1 -> every A node", "crossings per change",
+      "crossed back", "rsync calls (A+B)", "MB sent (A+B)", "CPU s (A+B)",
+      "B n1 cut off: A n1 -> B n2", "... -> every B node but n1", "B n1 caught up after link up",
+      "install s (ssh: fresh; daemon: switch)"],
+     link_rows),
 ]
 
 
@@ -140,6 +182,7 @@ def text(results):
         rows = rows_of(results)
         if not rows:
             continue
+        title = title(results) if callable(title) else title
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
         out.append(f"== {title}")
         for row in [header] + rows:
@@ -159,8 +202,10 @@ def markdown(results, machine, targets):
     for title, header, rows_of in SECTIONS:
         rows = rows_of(results)
         if rows:
+            title = title(results) if callable(title) else title
             out += [f"## {title}", "", markdown_table(header, rows), ""]
     out += ["## Targets", "", markdown_table(["target", "figure", "met?"], targets), ""]
     for section, error in results.get("errors", {}).items():
-        out += [f"- **{section} failed in this run**: {error}", ""]
+        when = "" if "(in the run of" in error else " in this run"
+        out += [f"- **{section} failed{when}**: {error}", ""]
     return "\n".join(out)

@@ -101,14 +101,16 @@ class Agent:
 class Cluster:
     """A testbed cluster brought up for the benchmark, torn down by `down()`."""
 
-    def __init__(self, name, nodes, subnet):
+    def __init__(self, name, nodes, subnet, routed=False):
         """Brings up `nodes` nodes as cluster `name` on 10.213.`subnet`.0/24 and
-        puts each node's processes in its own cpuacct cgroup."""
+        puts each node's processes in its own cpuacct cgroup. A `routed`
+        cluster's nodes reach those of other routed clusters through the host
+        (two environments)."""
         self.name, self.size = name, nodes
         self.nodes = [f"n{i}" for i in range(1, nodes + 1)]
         self.agents = {}
         out = testbed("up", "--name", name, "--nodes", str(nodes),
-                      "--subnet", f"10.213.{subnet}")
+                      "--subnet", f"10.213.{subnet}", *(["--routed"] if routed else []))
         self.env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         self.dir = Path(self.env["TESTBED_DIR"])
         self._cgroups()
@@ -146,11 +148,12 @@ class Cluster:
 
     # ------------------------------------------------------------ filesync
 
-    def filesync(self, binary, *args, inventory=None, check=True):
-        """Runs filesync against this cluster; returns (seconds, completed)."""
+    def filesync(self, binary, *args, inventory=None, ssh_config=None, check=True):
+        """Runs filesync against this cluster (or, with another `inventory`
+        and `ssh_config`, whatever they hold); returns (seconds, completed)."""
         env = dict(os.environ, NO_COLOR="1",
                    FILESYNC_INVENTORY=str(inventory or self.env["FILESYNC_INVENTORY"]),
-                   FILESYNC_SSH_CONFIG=self.env["FILESYNC_SSH_CONFIG"])
+                   FILESYNC_SSH_CONFIG=str(ssh_config or self.env["FILESYNC_SSH_CONFIG"]))
         started = time.time()
         done = subprocess.run([str(binary), *args], env=env, text=True,
                               capture_output=True)
@@ -184,6 +187,14 @@ class Cluster:
             lines.append("]")
         Path(path).write_text("\n".join(lines) + "\n")
         return Path(path)
+
+    def link(self, node, state):
+        """Cuts node `node` off its network (`down`) or brings it back (`up`)."""
+        testbed("link", "--name", self.name, node, state)
+
+    def address(self, node):
+        """The node's IP address."""
+        return f"{self.env_subnet()}.{10 + int(node[1:])}"
 
     def env_subnet(self):
         """The first three octets of this cluster's subnet."""
@@ -249,6 +260,17 @@ class Cluster:
         veth = f"fsv{self.name}n{node[1:]}"
         return int(Path(f"/sys/class/net/{veth}/statistics/rx_bytes").read_text())
 
+    def crossings(self, node, name):
+        """How many times file `name` (top level of the synced directory) has
+        arrived on the node from the other environment: the ledger's lines
+        that start `l|` (after rsync's date and pid) and name it."""
+        try:
+            text = (self.installation(node) / "var" / "ledger.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return 0
+        return sum(1 for line in text.splitlines()
+                   if " l|" in line and line.endswith(f"|{name}"))
+
     def rsync_calls(self, node):
         """rsync calls lsyncd has made on the node so far (from its log)."""
         try:
@@ -267,21 +289,55 @@ class Cluster:
     def wait_quiet(self, quiet=2.5, timeout=120):
         """Waits until no node's lsyncd log has grown for `quiet` seconds (the
         echoes of the last change have drained)."""
-        def sizes():
-            out = []
-            for node in self.nodes:
-                try:
-                    out.append(self.lsyncd_log(node).stat().st_size)
-                except FileNotFoundError:
-                    out.append(0)
-            return out
-        deadline = time.time() + timeout
-        last, since = sizes(), time.time()
-        while time.time() < deadline:
-            time.sleep(0.25)
-            now = sizes()
-            if now != last:
-                last, since = now, time.time()
-            elif time.time() - since >= quiet:
-                return
-        raise TimeoutError(f"{self.name}: lsyncd still busy after {timeout}s")
+        wait_quiet([self], quiet, timeout)
+
+    def lsyncd_log_sizes(self):
+        """The size of each node's lsyncd log (0 when there is none yet)."""
+        out = []
+        for node in self.nodes:
+            try:
+                out.append(self.lsyncd_log(node).stat().st_size)
+            except FileNotFoundError:
+                out.append(0)
+        return out
+
+
+def wait_quiet(clusters, quiet=2.5, timeout=120):
+    """Waits until no lsyncd log of any node of `clusters` has grown for
+    `quiet` seconds."""
+    def sizes():
+        return [size for cluster in clusters for size in cluster.lsyncd_log_sizes()]
+    deadline = time.time() + timeout
+    last, since = sizes(), time.time()
+    while time.time() < deadline:
+        time.sleep(0.25)
+        now = sizes()
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+    names = ", ".join(cluster.name for cluster in clusters)
+    raise TimeoutError(f"{names}: lsyncd still busy after {timeout}s")
+
+
+def merged(clusters, directory):
+    """One inventory and ssh config holding every cluster of `clusters` as an
+    environment named after it, each node reached by its address (node names
+    repeat across clusters). Returns (inventory path, ssh config path)."""
+    inventory, ssh = [], []
+    for cluster in clusters:
+        inventory += [f"[environments.{cluster.name}]", f'webroot = "{WEBROOT}"', "nodes = ["]
+        for node in cluster.nodes:
+            ip = cluster.address(node)
+            inventory.append(f'  {{ name = "{node}", ssh = "{ip}", address = "{ip}" }},')
+        inventory.append("]")
+        ssh += [f"Host {cluster.env_subnet()}.*", "    User root",
+                f"    IdentityFile {cluster.dir / 'operator' / 'id_ed25519'}",
+                "    IdentitiesOnly yes",
+                f"    UserKnownHostsFile {cluster.dir / 'known_hosts'}",
+                "    StrictHostKeyChecking yes", "    ConnectTimeout 5"]
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "filesync.toml").write_text("\n".join(inventory) + "\n")
+    (directory / "ssh_config").write_text("\n".join(ssh) + "\n")
+    return directory / "filesync.toml", directory / "ssh_config"

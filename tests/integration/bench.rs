@@ -1,7 +1,8 @@
 //! The benchmark harness (`bench/run`) still works: one tiny run (N = 2, one
-//! repetition, a 200-file tree, 5 idle seconds) on the simulated cluster, with
-//! its tables checked row by row. The figures themselves are not judged here:
-//! a benchmark is not a timed test.
+//! repetition, a 200-file tree, 5 idle seconds, two linked environments of 2
+//! nodes) on the simulated cluster, with its tables checked row by row. The
+//! figures themselves are not judged here (a benchmark is not a timed test),
+//! except counts that do not depend on the machine.
 
 use crate::support::cluster::{serial, testbed_available};
 use std::path::Path;
@@ -91,11 +92,33 @@ fn benchmark_smoke_run_prints_every_table_with_figures() {
         );
     }
 
+    // Two environments of 2 nodes, over ssh and over the daemon.
+    let link = section(&stdout, "Link between two environments");
+    assert_eq!(link.len(), 2, "ssh and daemon: {stdout}");
+    for (row, transport) in link.iter().zip(["ssh", "daemon"]) {
+        assert!(row.starts_with(transport), "{row}");
+        let figures = numbers(row);
+        // Latency both ways, crossings, crossed back, rsync calls, MB sent,
+        // CPU s, failover to n2 and to every node but n1, catch-up, install s.
+        assert_eq!(figures.len(), 11, "{row}");
+        assert!(
+            figures[..2].iter().all(|s| *s > 0.0 && *s < 30.0),
+            "latency: {row}"
+        );
+        assert_eq!(figures[2], 1.0, "a change crosses once: {row}");
+        assert_eq!(figures[3], 0.0, "and never back: {row}");
+        // One push inside each environment of 2, one across.
+        assert_eq!(figures[4], 3.0, "rsync calls: {row}");
+        assert!(figures[5] > 0.0 && figures[6] > 0.0, "{row}");
+        assert!(figures[7] > 0.0 && figures[7] < 60.0, "failover: {row}");
+    }
+
     let markdown = std::fs::read_to_string(&report).unwrap();
     for needle in [
         "<!-- bench:begin -->",
         "## Machine and run",
         "rsync  version",
+        "## Link between two environments",
         "## Targets",
         "<!-- bench:end -->",
     ] {
@@ -107,4 +130,11 @@ fn benchmark_smoke_run_prints_every_table_with_figures() {
     let raw = std::fs::read_to_string(report.with_extension("json")).unwrap();
     let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert!(raw["results"]["latency"]["2"]["mesh"][0].as_f64().unwrap() > 0.0);
+    assert!(raw["results"]["link"]["ssh"]["a_to_b"][0].as_f64().unwrap() > 0.0);
+    assert!(
+        raw["results"]["link"]["daemon"]["failover"][0]["to_n2"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
