@@ -1,9 +1,14 @@
 //! Executes a plan: phase by phase (prepare, configure, activate, join), nodes
 //! in parallel (bounded), every failure recorded and the other nodes carried on.
 //! A node that fails in one phase sits out the later ones.
+//!
+//! It renders nothing and decides nothing: each action carries what it writes
+//! (`plan`), and is turned into its script by a pure function of `remote`. What
+//! it carries forward between phases is what only the run itself can know: the
+//! sync keys generated in Prepare, which complete the authorized_keys entries
+//! that await them (`plan::AuthorizedKeysFile::content`), and each node's clock
+//! when its lsyncd started, which a joiner's wait for its initial copy needs.
 
-use crate::authorized_keys;
-use crate::crontab;
 use crate::desired::NodeConfig;
 use crate::error::NodeFailure;
 use crate::layout;
@@ -41,26 +46,21 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// What earlier phases learned, for later ones.
 #[derive(Default)]
 struct Learned {
-    /// Sync public keys: those known before the run, then those generated in Prepare.
-    keys: BTreeMap<String, String>,
+    /// The sync public keys generated in Prepare, by node.
+    generated: BTreeMap<String, String>,
     /// Each node's clock when its lsyncd was (re)started in Activate.
     activated_at: BTreeMap<String, u64>,
 }
 
-/// Applies `plan` to `targets`; `keys` are the sync public keys known before
-/// the run (`plan::known_keys`), those of nodes outside the run included.
+/// Applies `plan` to `targets`.
 pub async fn apply<N: Node>(
     plan: &Plan,
     targets: &BTreeMap<String, Target<'_, N>>,
-    keys: &BTreeMap<String, String>,
     parallel: usize,
     progress: &Progress,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let mut learned = Learned {
-        keys: keys.clone(),
-        ..Learned::default()
-    };
+    let mut learned = Learned::default();
     let mut alive: Vec<&plan::NodePlan> = Vec::new();
     for node_plan in &plan.nodes {
         if node_plan.actions.is_empty() {
@@ -94,7 +94,7 @@ pub async fn apply<N: Node>(
         for (name, result) in results {
             match result {
                 Ok(Some(reply)) if phase == Phase::Prepare => {
-                    learned.keys.insert(name, reply);
+                    learned.generated.insert(name, reply);
                 }
                 Ok(Some(reply)) => {
                     // (the last line: a node's shell profile may print before it)
@@ -168,28 +168,18 @@ async fn run<N: Node>(
             content,
             ..
         } => remote::write_file(&install.join(path), *mode, content.as_bytes())?,
-        Action::WriteSecret { path, password } => remote::write_file(
-            &install.join(path),
-            0o600,
-            plan::secret_content(path, password).as_bytes(),
-        )?,
+        Action::WriteSecret { path, content } => {
+            remote::write_file(&install.join(path), 0o600, content.as_bytes())?
+        }
         Action::RemoveFile { path } => (remote::remove_file(&install.join(path))?, None),
         Action::CreateExcludesFile => {
             remote::create_file(&install.join(layout::EXCLUDES), 0o644, b"")?
         }
-        Action::UpdateAuthorizedKeys { .. } => {
-            let entries: Vec<String> = plan::authorized_entries(config, &learned.keys)?
-                .into_values()
-                .collect();
-            let content =
-                authorized_keys::with_entries(&observed.authorized_keys, &config.tag(), &entries);
-            remote::write_file(&authorized_keys_path(observed), 0o600, content.as_bytes())?
+        Action::UpdateAuthorizedKeys { file, .. } => {
+            let content = file.content(&learned.generated);
+            remote::write_file(&file.path, 0o600, content.as_bytes())?
         }
-        Action::UpdateCrontab { .. } => {
-            let lines = render::crontab_lines(config)?;
-            let content = crontab::with_lines(&observed.crontab, &config.tag(), &lines);
-            remote::set_crontab(content.as_bytes())?
-        }
+        Action::UpdateCrontab { content, .. } => remote::set_crontab(content.as_bytes())?,
         Action::FullStartupPush { to, link } => {
             let mut peers: Vec<String> =
                 to.iter().map(|name| crate::desired::alias(name)).collect();
@@ -288,14 +278,6 @@ fn copy_progress(pusher: &str, held: u64, expected: Option<u64>) -> String {
         }
         _ => format!("initial copy from {pusher}: {held} items here"),
     }
-}
-
-pub fn authorized_keys_path(observed: &Observed) -> String {
-    format!(
-        "{}/{}",
-        observed.home.trim_end_matches('/'),
-        layout::AUTHORIZED_KEYS
-    )
 }
 
 #[cfg(test)]

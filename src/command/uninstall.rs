@@ -128,7 +128,7 @@ pub async fn remove<N: Node>(
     if has_keys {
         progress.step(name, "removing the peers' keys from authorized_keys");
         let content = authorized_keys::without(&seen.authorized_keys, &tag);
-        let path = crate::apply::authorized_keys_path(seen);
+        let path = crate::layout::authorized_keys(&seen.home);
         let (script, stdin) = remote::write_file(&path, 0o600, content.as_bytes())?;
         node.run(&script, stdin.as_deref()).await?;
     }
