@@ -1202,6 +1202,17 @@ pub(crate) mod tests {
         let plan = node_plan(&after["n1"], &node, &keys, vec![], vec![]).unwrap();
         let (admit, revoke, file) = authorized_keys_update(&plan).unwrap();
         assert_eq!((admit, revoke), (&vec![], &vec!["n3".to_string()]));
+        // The plan's JSON says who, not the file.
+        let json: Vec<serde_json::Value> = plan
+            .actions
+            .iter()
+            .map(|action| serde_json::to_value(action).unwrap())
+            .filter(|json| json["action"].as_str().unwrap().starts_with("update_"))
+            .collect();
+        let update_keys = serde_json::json!({
+            "action": "update_authorized_keys", "admit": [], "revoke": ["n3"]
+        });
+        assert_eq!(json.last(), Some(&update_keys), "{json:?}");
         let content = file.content(&BTreeMap::new());
         assert!(
             !content.contains(":n3\n") && content.contains(":n2\n"),
