@@ -714,7 +714,7 @@ pub fn add_secret_actions(
 
 /// The content of a secret file: `user:password` for the daemon's secrets file,
 /// the bare password for the pushing side's password file.
-pub fn secret_content(path: &str, password: &Password) -> Secret {
+fn secret_content(path: &str, password: &Password) -> Secret {
     Secret::new(if path == crate::layout::RSYNCD_SECRETS {
         password.secrets_file()
     } else {
