@@ -1256,18 +1256,17 @@ pub(crate) mod tests {
             from: vec!["10.2.0.12".into()],
         });
         let plan = node_plan(&later, &node, &keys, vec![], vec![]).unwrap();
-        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
-            admit: vec!["staging/n2".into()],
-            revoke: vec![],
-        }));
+        let (admit, revoke, file) = authorized_keys_update(&plan).unwrap();
+        assert_eq!((admit, revoke), (&vec!["staging/n2".to_string()], &vec![]));
+        let content = file.content(&BTreeMap::new());
+        assert!(content.contains(" ssh-ed25519 SYNCn2 "), "{content}");
 
         let mut gone = config.clone();
         gone.link.as_mut().unwrap().pushers.clear();
         let plan = node_plan(&gone, &node, &keys, vec![], vec![]).unwrap();
-        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
-            admit: vec![],
-            revoke: vec!["staging/n1".into()],
-        }));
+        let (admit, revoke, file) = authorized_keys_update(&plan).unwrap();
+        assert_eq!((admit, revoke), (&vec![], &vec!["staging/n1".to_string()]));
+        assert!(!file.content(&BTreeMap::new()).contains(":staging/"));
     }
 
     #[test]
