@@ -1,9 +1,14 @@
 //! Executes a plan: phase by phase (prepare, configure, activate, join), nodes
 //! in parallel (bounded), every failure recorded and the other nodes carried on.
 //! A node that fails in one phase sits out the later ones.
+//!
+//! It renders nothing and decides nothing: each action carries what it writes
+//! (`plan`), and is turned into its script by a pure function of `remote`. What
+//! it carries forward between phases is what only the run itself can know: the
+//! sync keys generated in Prepare, which complete the authorized_keys entries
+//! that await them (`plan::AuthorizedKeysFile::content`), and each node's clock
+//! when its lsyncd started, which a joiner's wait for its initial copy needs.
 
-use crate::authorized_keys;
-use crate::crontab;
 use crate::desired::NodeConfig;
 use crate::error::NodeFailure;
 use crate::layout;
@@ -41,26 +46,21 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// What earlier phases learned, for later ones.
 #[derive(Default)]
 struct Learned {
-    /// Sync public keys: those known before the run, then those generated in Prepare.
-    keys: BTreeMap<String, String>,
+    /// The sync public keys generated in Prepare, by node.
+    generated: BTreeMap<String, String>,
     /// Each node's clock when its lsyncd was (re)started in Activate.
     activated_at: BTreeMap<String, u64>,
 }
 
-/// Applies `plan` to `targets`; `keys` are the sync public keys known before
-/// the run (`plan::known_keys`), those of nodes outside the run included.
+/// Applies `plan` to `targets`.
 pub async fn apply<N: Node>(
     plan: &Plan,
     targets: &BTreeMap<String, Target<'_, N>>,
-    keys: &BTreeMap<String, String>,
     parallel: usize,
     progress: &Progress,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let mut learned = Learned {
-        keys: keys.clone(),
-        ..Learned::default()
-    };
+    let mut learned = Learned::default();
     let mut alive: Vec<&plan::NodePlan> = Vec::new();
     for node_plan in &plan.nodes {
         if node_plan.actions.is_empty() {
@@ -94,7 +94,7 @@ pub async fn apply<N: Node>(
         for (name, result) in results {
             match result {
                 Ok(Some(reply)) if phase == Phase::Prepare => {
-                    learned.keys.insert(name, reply);
+                    learned.generated.insert(name, reply);
                 }
                 Ok(Some(reply)) => {
                     // (the last line: a node's shell profile may print before it)
@@ -168,28 +168,18 @@ async fn run<N: Node>(
             content,
             ..
         } => remote::write_file(&install.join(path), *mode, content.as_bytes())?,
-        Action::WriteSecret { path, password } => remote::write_file(
-            &install.join(path),
-            0o600,
-            plan::secret_content(path, password).as_bytes(),
-        )?,
+        Action::WriteSecret { path, content } => {
+            remote::write_file(&install.join(path), 0o600, content.as_bytes())?
+        }
         Action::RemoveFile { path } => (remote::remove_file(&install.join(path))?, None),
         Action::CreateExcludesFile => {
             remote::create_file(&install.join(layout::EXCLUDES), 0o644, b"")?
         }
-        Action::UpdateAuthorizedKeys { .. } => {
-            let entries: Vec<String> = plan::authorized_entries(config, &learned.keys)?
-                .into_values()
-                .collect();
-            let content =
-                authorized_keys::with_entries(&observed.authorized_keys, &config.tag(), &entries);
-            remote::write_file(&authorized_keys_path(observed), 0o600, content.as_bytes())?
+        Action::UpdateAuthorizedKeys { file, .. } => {
+            let content = file.content(&learned.generated);
+            remote::write_file(&file.path, 0o600, content.as_bytes())?
         }
-        Action::UpdateCrontab { .. } => {
-            let lines = render::crontab_lines(config)?;
-            let content = crontab::with_lines(&observed.crontab, &config.tag(), &lines);
-            remote::set_crontab(content.as_bytes())?
-        }
+        Action::UpdateCrontab { content, .. } => remote::set_crontab(content.as_bytes())?,
         Action::FullStartupPush { to, link } => {
             let mut peers: Vec<String> =
                 to.iter().map(|name| crate::desired::alias(name)).collect();
@@ -290,19 +280,227 @@ fn copy_progress(pusher: &str, held: u64, expected: Option<u64>) -> String {
     }
 }
 
-pub fn authorized_keys_path(observed: &Observed) -> String {
-    format!(
-        "{}/{}",
-        observed.home.trim_end_matches('/'),
-        layout::AUTHORIZED_KEYS
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::tests::fresh;
+    use crate::desired::alias;
+    use crate::node::fake::{FakeNode, File};
+    use crate::plan::tests::{configs, fresh, installed, keys};
+    use crate::plan::{node_plan, sequence_joins, NodePlan};
     use crate::probe::SyncDir;
+    use crate::render;
+    use crate::settings::Topology;
+    use crate::state::NodeState;
+    use std::collections::BTreeSet;
+
+    const STARTED: &str = "1700000000";
+
+    /// A node that generates the key `ssh-ed25519 NEW<n>` for `n<n>`, says
+    /// its lsyncd started at `STARTED` and that its pushes since succeeded.
+    fn fake(name: &str) -> FakeNode {
+        let key = format!("ssh-ed25519 NEW{} filesync@{name}\n", &name[1..]);
+        FakeNode::new(name)
+            .answer("ssh-keygen", &key)
+            .answer("STARTED=$(date +%s)", &format!("{STARTED}\n"))
+            .answer("/var/log/push-", &format!("{STARTED} 0\n"))
+    }
+
+    fn generated(name: &str) -> String {
+        format!("ssh-ed25519 NEW{}", &name[1..])
+    }
+
+    /// Applies the plans of the nodes in `observed` on `fakes`.
+    async fn apply_on(
+        fakes: &BTreeMap<String, FakeNode>,
+        configs: &BTreeMap<String, NodeConfig>,
+        observed: &BTreeMap<String, Observed>,
+        known: &BTreeMap<String, String>,
+        established: &BTreeSet<String>,
+    ) -> Outcome {
+        let mut plans: Vec<NodePlan> = observed
+            .iter()
+            .map(|(name, seen)| node_plan(&configs[name], seen, known, vec![], vec![]).unwrap())
+            .collect();
+        sequence_joins(&mut plans, configs, established);
+        let targets = observed
+            .iter()
+            .map(|(name, seen)| {
+                let target = Target {
+                    node: &fakes[name],
+                    config: &configs[name],
+                    observed: seen,
+                };
+                (name.clone(), target)
+            })
+            .collect();
+        let plan = Plan {
+            env: "prod".into(),
+            settings: configs["n1"].settings.clone(),
+            nodes: plans,
+            unreachable: vec![],
+            departed: vec![],
+        };
+        apply(&plan, &targets, 4, &Progress::hidden()).await
+    }
+
+    /// The user's own key, then an entry for each of `pushers` with its key.
+    fn authorized_keys(config: &NodeConfig, pushers: &[(&str, String)]) -> File {
+        let mut content = "ssh-ed25519 ADMIN me@laptop\n".to_string();
+        for (pusher, key) in pushers {
+            let entry = render::authorized_key_entry(config, pusher, key).unwrap();
+            content.push_str(&format!("{entry}\n"));
+        }
+        File {
+            content,
+            mode: 0o600,
+        }
+    }
+
+    /// The node holds every rendered file and the state of `config`.
+    fn assert_configured(node: &FakeNode, config: &NodeConfig) {
+        let files = render::files(config).unwrap();
+        for file in &files {
+            let written = node.file(&config.install.join(file.path));
+            assert_eq!(
+                written.as_ref().map(|f| (f.content.as_str(), f.mode)),
+                Some((file.content.as_str(), file.mode)),
+                "{} on {}",
+                file.path,
+                config.node
+            );
+        }
+        let state = node.file(&config.install.join(layout::STATE)).unwrap();
+        assert_eq!(state.content, NodeState::new(config, &files).to_json());
+    }
+
+    #[tokio::test]
+    async fn a_fresh_install_writes_everything_and_admits_the_keys_generated_in_prepare() {
+        let configs = configs(2, Topology::Mesh);
+        let fakes: BTreeMap<String, FakeNode> =
+            ["n1", "n2"].map(|n| (n.to_string(), fake(n))).into();
+        let observed = ["n1", "n2"].map(|n| (n.to_string(), fresh())).into();
+        let none = BTreeMap::new();
+        let outcome = apply_on(&fakes, &configs, &observed, &none, &BTreeSet::new()).await;
+        assert_eq!(outcome.changed, ["n1", "n2"]);
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+
+        for (name, peer) in [("n1", "n2"), ("n2", "n1")] {
+            let (node, config) = (&fakes[name], &configs[name]);
+            let install = &config.install;
+            assert_configured(node, config);
+            let excludes = node.file(&install.join(layout::EXCLUDES));
+            assert_eq!(excludes.map(|f| f.content), Some(String::new()));
+            // the peer's key, generated in Prepare, is admitted in Configure
+            assert_eq!(
+                node.file("/root/.ssh/authorized_keys"),
+                Some(authorized_keys(config, &[(peer, generated(peer))]))
+            );
+            let crontab = node.crontab().unwrap();
+            let lines = render::crontab_lines(config).unwrap();
+            assert_eq!(crontab, format!("0 3 * * * backup\n{}\n", lines.join("\n")));
+            // Prepare, then Activate
+            let keygen = remote::ensure_sync_key(install, &format!("filesync@{name}")).unwrap();
+            let start = remote::activate(install, "start").unwrap();
+            assert!(node.position(&keygen) < node.position(&start));
+            assert!(node.position(&start).is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_key_could_not_be_made_sits_out_and_is_not_admitted() {
+        let configs = configs(2, Topology::Mesh);
+        let fakes: BTreeMap<String, FakeNode> = [
+            ("n1".to_string(), fake("n1")),
+            (
+                "n2".to_string(),
+                FakeNode::new("n2").fail("ssh-keygen", "disk full"),
+            ),
+        ]
+        .into();
+        let observed = ["n1", "n2"].map(|n| (n.to_string(), fresh())).into();
+        let none = BTreeMap::new();
+        let outcome = apply_on(&fakes, &configs, &observed, &none, &BTreeSet::new()).await;
+        assert_eq!(outcome.changed, ["n1"]);
+        assert_eq!(outcome.failed[0].node, "n2");
+        assert!(outcome.failed[0].reason.contains("disk full"));
+        assert_eq!(
+            fakes["n1"].file("/root/.ssh/authorized_keys"),
+            Some(authorized_keys(&configs["n1"], &[]))
+        );
+        // n2 stopped after its failed key: nothing was written there
+        assert!(fakes["n2"].ran().last().unwrap().contains("ssh-keygen"));
+        assert_eq!(fakes["n2"].crontab(), None);
+    }
+
+    #[tokio::test]
+    async fn a_joining_node_is_admitted_with_its_new_key_and_starts_after_its_seeder() {
+        let (before, after) = (configs(2, Topology::Mesh), configs(3, Topology::Mesh));
+        let known = keys(2);
+        // the installed nodes hold the files they were installed with
+        let holding = |name: &str| {
+            let config = &before[name];
+            let files = render::files(config).unwrap();
+            files.into_iter().fold(fake(name), |node, file| {
+                node.with_file(&config.install.join(file.path), &file.content, file.mode)
+            })
+        };
+        let fakes: BTreeMap<String, FakeNode> = [
+            ("n1".to_string(), holding("n1")),
+            ("n2".to_string(), holding("n2")),
+            ("n3".to_string(), fake("n3")),
+        ]
+        .into();
+        let observed: BTreeMap<String, Observed> = [
+            ("n1".to_string(), installed(&before["n1"], &known)),
+            ("n2".to_string(), installed(&before["n2"], &known)),
+            ("n3".to_string(), fresh()),
+        ]
+        .into();
+        let established = ["n1".to_string(), "n2".to_string()].into();
+        let outcome = apply_on(&fakes, &after, &observed, &known, &established).await;
+        assert_eq!(outcome.changed, ["n1", "n2", "n3"]);
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        for (name, node) in &fakes {
+            assert_configured(node, &after[name]);
+        }
+
+        let (n1, install) = (&fakes["n1"], &after["n1"].install);
+        assert_eq!(
+            n1.file("/root/.ssh/authorized_keys"),
+            Some(authorized_keys(
+                &after["n1"],
+                &[("n2", known["n2"].clone()), ("n3", generated("n3"))]
+            ))
+        );
+        assert_eq!(n1.crontab(), None, "its crontab lines were right");
+        assert_eq!(
+            n1.position(&remote::ensure_sync_key(install, "filesync@n1").unwrap()),
+            None
+        );
+        // n1 seeds n3: it drains, then restarts sending n3 everything it has
+        let drain = n1.position(&remote::node_ctl(install, "hold").unwrap());
+        let everything = remote::full_startup_push(install, &[alias("n3")]).unwrap();
+        let restart = n1.position(&remote::activate(install, "restart").unwrap());
+        assert!(drain < n1.position(&everything) && n1.position(&everything) < restart);
+        assert!(drain.is_some());
+
+        let n3 = &fakes["n3"];
+        assert_eq!(
+            n3.file("/root/.ssh/authorized_keys"),
+            Some(authorized_keys(
+                &after["n3"],
+                &[("n1", known["n1"].clone()), ("n2", known["n2"].clone())]
+            ))
+        );
+        let seeded = remote::push_record(install, &alias("n3")).unwrap();
+        assert!(n1.position(&seeded).is_some(), "n3 waited for n1's push");
+        let start = remote::node_ctl(&after["n3"].install, "start").unwrap();
+        assert!(n3.position(&start).is_some());
+        assert_eq!(
+            n3.position(&remote::activate(install, "start").unwrap()),
+            None
+        );
+    }
 
     #[test]
     fn the_initial_copy_shows_how_much_of_the_seeders_tree_is_here() {

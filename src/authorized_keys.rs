@@ -7,6 +7,29 @@ pub fn comment(tag: &str, pusher: &str) -> String {
     format!("{tag}:{pusher}")
 }
 
+/// An entry whose options and comment are rendered and whose key is to come:
+/// `{options} {key} {tag}:{pusher}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryTemplate {
+    options: String,
+    comment: String,
+}
+
+impl EntryTemplate {
+    /// The entry of installation `tag` that admits `pusher` with `options`.
+    pub fn new(options: String, tag: &str, pusher: &str) -> EntryTemplate {
+        EntryTemplate {
+            options,
+            comment: comment(tag, pusher),
+        }
+    }
+
+    /// The whole entry with `key` (`type base64`, already checked).
+    pub fn with_key(&self, key: &str) -> String {
+        format!("{} {key} {}", self.options, self.comment)
+    }
+}
+
 /// The file with every entry of installation `tag` replaced by `entries`.
 pub fn with_entries(existing: &str, tag: &str, entries: &[String]) -> String {
     crate::lines::replace(existing, |line| pusher_of(line, tag).is_some(), entries)

@@ -322,7 +322,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         })
         .collect();
     let parallel = fleets.acting.parallel;
-    let outcome = apply::apply(&plan, &targets, &keys, parallel, &progress).await;
+    let outcome = apply::apply(&plan, &targets, parallel, &progress).await;
     let (removed, removal_failures) = match &fleets.departed {
         Some(leaving) => {
             remove_departed(&plan, leaving, &departed_observed, &install, &progress).await

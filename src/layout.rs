@@ -115,6 +115,12 @@ pub const DIRS: [&str; 6] = [ETC_DIR, BIN_DIR, RUN_DIR, LOG_DIR, "var/tmp", TRAS
 /// from there (the user's `etc/excludes` is moved, not removed).
 pub const LEGACY_OWNED: [&str; 6] = [ETC_DIR, BIN_DIR, RUN_DIR, VAR_DIR, STATE, MARKER];
 
+/// The login user's authorized_keys file, where filesync admits its peers'
+/// sync keys; `home` is the user's home directory.
+pub fn authorized_keys(home: &str) -> String {
+    format!("{}/{AUTHORIZED_KEYS}", home.trim_end_matches('/'))
+}
+
 /// Unix socket paths are limited to 108 bytes; leave room for ssh's `%C` (40 hex)
 /// and the temporary suffix ssh appends while it creates the socket.
 const MAX_CONTROL_DIR_LEN: usize = 48;

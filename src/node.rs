@@ -1,8 +1,14 @@
 //! The one interface through which filesync touches a node: run a shell script,
-//! optionally feeding it stdin, and get its stdout. Orchestration never knows
-//! which implementation it holds; `ssh::SshNode` is the real one.
+//! optionally feeding it stdin, and get its stdout, whole or as it comes.
+//! Orchestration never knows which implementation it holds; `ssh::SshNode` is
+//! the real one, `fake::FakeNode` the one unit tests use.
 
+use futures::future::BoxFuture;
 use std::future::Future;
+use tokio::io::AsyncRead;
+
+#[cfg(test)]
+pub mod fake;
 
 /// A failed remote script: its exit code and what it printed on stderr.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,14 @@ fn describe(code: &Option<i32>, stderr: &str) -> String {
     }
 }
 
+/// A script started on a node whose stdout is read as it comes.
+pub struct Streaming<'a> {
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    /// Resolves once the script exited (read `stdout` first): an error
+    /// unless it exited 0.
+    pub exited: BoxFuture<'a, anyhow::Result<()>>,
+}
+
 pub trait Node: Send + Sync {
     /// The node's name in the inventory.
     fn name(&self) -> &str;
@@ -32,4 +46,8 @@ pub trait Node: Send + Sync {
         script: &str,
         stdin: Option<&[u8]>,
     ) -> impl Future<Output = anyhow::Result<String>> + Send;
+
+    /// Starts `script` with `sh` on the node, for output too large to hold at
+    /// once (a listing of the synced tree).
+    fn stream(&self, script: &str) -> impl Future<Output = anyhow::Result<Streaming<'_>>> + Send;
 }

@@ -25,6 +25,27 @@ impl fmt::Debug for Password {
     }
 }
 
+/// The content of a file that holds the password (`Password::secrets_file`,
+/// `Password::password_file`): carried by a plan, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    pub fn new(content: String) -> Secret {
+        Secret(content)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 fn invalid(origin: &str, reason: &str) -> Error {
     Error::InvalidLink {
         setting: format!("password ({origin})"),

@@ -1,12 +1,21 @@
 //! The plan: per node, what must change to get from what is there (`Observed`)
 //! to what is wanted (`NodeConfig`). Pure, serializable and printable; `install`
 //! executes exactly this plan and `plan` / `--dry-run` print it.
+//!
+//! Every action carries what executing it writes: whole files, the whole
+//! crontab, the whole authorized_keys file, the secrets (never serialized or
+//! shown). One thing cannot be known when planning: the key of a pusher that
+//! has none yet, which it generates in this run's Prepare phase. Its
+//! authorized_keys entry is carried rendered but for that key
+//! (`AuthorizedEntry::AwaitingKey`), and `AuthorizedKeysFile::content` completes
+//! it with the keys Prepare generated.
 
-use crate::authorized_keys;
+use crate::authorized_keys::{self, EntryTemplate};
 use crate::crontab;
 use crate::desired::NodeConfig;
 use crate::error::NodeFailure;
-use crate::password::Password;
+use crate::layout;
+use crate::password::{Password, Secret};
 use crate::probe::{Lsyncd, Observed};
 use crate::remote::{PackageManager, Privilege};
 use crate::render::{self, RenderedFile};
@@ -56,7 +65,7 @@ pub enum Action {
     WriteSecret {
         path: String,
         #[serde(skip)]
-        password: Password,
+        content: Secret,
     },
     /// A file of two-environment mode on a node where that mode is off.
     RemoveFile {
@@ -65,10 +74,15 @@ pub enum Action {
     UpdateAuthorizedKeys {
         admit: Vec<String>,
         revoke: Vec<String>,
+        #[serde(skip)]
+        file: AuthorizedKeysFile,
     },
     UpdateCrontab {
         add: Vec<String>,
         remove: Vec<String>,
+        /// The login user's whole crontab, their own lines as they were.
+        #[serde(skip)]
+        content: String,
     },
     StartLsyncd,
     /// Stops lsyncd once it has pushed what it had queued: every node of a
@@ -96,6 +110,49 @@ pub enum Action {
         #[serde(skip)]
         content: String,
     },
+}
+
+/// The authorized_keys file a node is to have: its own lines as they are, then
+/// filesync's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedKeysFile {
+    pub path: String,
+    /// The lines that are not filesync's.
+    pub kept: String,
+    /// One per pusher, by name.
+    pub entries: Vec<AuthorizedEntry>,
+}
+
+/// The entry that admits one pusher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizedEntry {
+    /// The pusher's key was known when planning: the whole line.
+    Ready(String),
+    /// The pusher generates its key in this run's Prepare phase.
+    AwaitingKey {
+        pusher: String,
+        template: EntryTemplate,
+    },
+}
+
+impl AuthorizedKeysFile {
+    /// The file once the Prepare phase is over; `generated` holds the sync
+    /// public keys generated in it (checked), by node. An entry whose pusher
+    /// got none (it failed) is left out: a later run admits it.
+    pub fn content(&self, generated: &BTreeMap<String, String>) -> String {
+        let entries: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|entry| match entry {
+                AuthorizedEntry::Ready(line) => Some(line.clone()),
+                AuthorizedEntry::AwaitingKey { pusher, template } => {
+                    generated.get(pusher).map(|key| template.with_key(key))
+                }
+            })
+            .collect();
+        // (`kept` holds none of filesync's lines: the entries are appended)
+        crate::lines::replace(&self.kept, |_| false, &entries)
+    }
 }
 
 /// When an action runs: every node finishes a phase before any node starts the
@@ -198,7 +255,7 @@ impl Action {
             Action::RemoveFile { path } => {
                 write!(f, "remove {path} (two-environment mode is off)")
             }
-            Action::UpdateAuthorizedKeys { admit, revoke } => {
+            Action::UpdateAuthorizedKeys { admit, revoke, .. } => {
                 let mut parts = Vec::new();
                 if !admit.is_empty() {
                     parts.push(format!("admit pushes from {}", names(admit)));
@@ -208,7 +265,7 @@ impl Action {
                 }
                 write!(f, "authorized_keys: {}", parts.join("; "))
             }
-            Action::UpdateCrontab { add, remove } => {
+            Action::UpdateCrontab { add, remove, .. } => {
                 write!(
                     f,
                     "crontab: add {} line(s), remove {}",
@@ -245,7 +302,7 @@ impl Action {
             Action::WriteFile {
                 diff: Some(diff), ..
             } => diff.lines().map(str::to_string).collect(),
-            Action::UpdateCrontab { add, remove } => remove
+            Action::UpdateCrontab { add, remove, .. } => remove
                 .iter()
                 .map(|line| format!("- {line}"))
                 .chain(add.iter().map(|line| format!("+ {line}")))
@@ -533,7 +590,12 @@ pub fn node_plan(
         .map(|name| name.to_string())
         .collect();
     if !admit.is_empty() || !revoke.is_empty() {
-        actions.push(Action::UpdateAuthorizedKeys { admit, revoke });
+        let file = authorized_keys_file(config, observed, keys, wanted)?;
+        actions.push(Action::UpdateAuthorizedKeys {
+            admit,
+            revoke,
+            file,
+        });
     }
 
     let lines = render::crontab_lines(config)?;
@@ -550,6 +612,7 @@ pub fn node_plan(
                 .filter(|l| !lines.iter().any(|w| w == *l))
                 .map(|l| l.to_string())
                 .collect(),
+            content: crontab::with_lines(&observed.crontab, &tag, &lines),
         });
     }
 
@@ -569,6 +632,40 @@ pub fn node_plan(
         node: config.node.clone(),
         actions,
         warnings,
+    })
+}
+
+/// The authorized_keys file the node seen as `observed` is to have: `ready`
+/// holds the entries of the pushers whose keys are known (`authorized_entries`);
+/// the other pushers get theirs in this run's Prepare phase.
+fn authorized_keys_file(
+    config: &NodeConfig,
+    observed: &Observed,
+    keys: &BTreeMap<String, String>,
+    ready: BTreeMap<String, String>,
+) -> Result<AuthorizedKeysFile> {
+    let mut entries: BTreeMap<String, AuthorizedEntry> = ready
+        .into_iter()
+        .map(|(pusher, line)| (pusher, AuthorizedEntry::Ready(line)))
+        .collect();
+    for pusher in config
+        .pushers
+        .iter()
+        .filter(|p| !keys.contains_key(&p.name))
+    {
+        let template = render::authorized_key_template(config, &pusher.name)?;
+        entries.insert(
+            pusher.name.clone(),
+            AuthorizedEntry::AwaitingKey {
+                pusher: pusher.name.clone(),
+                template,
+            },
+        );
+    }
+    Ok(AuthorizedKeysFile {
+        path: layout::authorized_keys(&observed.home),
+        kept: authorized_keys::without(&observed.authorized_keys, &config.tag()),
+        entries: entries.into_values().collect(),
     })
 }
 
@@ -593,7 +690,7 @@ pub fn add_secret_actions(
                 if present != Some(&crate::digest::hex(content.as_bytes())) {
                     secret_actions.push(Action::WriteSecret {
                         path: path.to_string(),
-                        password: password.clone(),
+                        content,
                     });
                 }
             }
@@ -617,12 +714,12 @@ pub fn add_secret_actions(
 
 /// The content of a secret file: `user:password` for the daemon's secrets file,
 /// the bare password for the pushing side's password file.
-pub fn secret_content(path: &str, password: &Password) -> String {
-    if path == crate::layout::RSYNCD_SECRETS {
+fn secret_content(path: &str, password: &Password) -> Secret {
+    Secret::new(if path == crate::layout::RSYNCD_SECRETS {
         password.secrets_file()
     } else {
         password.password_file()
-    }
+    })
 }
 
 /// Makes every node that joins an existing installation wait, before it starts
@@ -1103,10 +1200,42 @@ pub(crate) mod tests {
         let node = installed(&before["n1"], &keys);
         let after = configs(2, Topology::Mesh);
         let plan = node_plan(&after["n1"], &node, &keys, vec![], vec![]).unwrap();
-        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
-            admit: vec![],
-            revoke: vec!["n3".into()],
-        }));
+        let (admit, revoke, file) = authorized_keys_update(&plan).unwrap();
+        assert_eq!((admit, revoke), (&vec![], &vec!["n3".to_string()]));
+        // The plan's JSON says who, not the file.
+        let json: Vec<serde_json::Value> = plan
+            .actions
+            .iter()
+            .map(|action| serde_json::to_value(action).unwrap())
+            .filter(|json| json["action"].as_str().unwrap().starts_with("update_"))
+            .collect();
+        let update_keys = serde_json::json!({
+            "action": "update_authorized_keys", "admit": [], "revoke": ["n3"]
+        });
+        assert_eq!(json.last(), Some(&update_keys), "{json:?}");
+        let content = file.content(&BTreeMap::new());
+        assert!(
+            !content.contains(":n3\n") && content.contains(":n2\n"),
+            "{content}"
+        );
+        assert!(
+            content.starts_with("ssh-ed25519 ADMIN me@laptop\n"),
+            "{content}"
+        );
+    }
+
+    /// The node plan's authorized_keys change: who is admitted and revoked, and the file.
+    fn authorized_keys_update(
+        plan: &NodePlan,
+    ) -> Option<(&Vec<String>, &Vec<String>, &AuthorizedKeysFile)> {
+        plan.actions.iter().find_map(|action| match action {
+            Action::UpdateAuthorizedKeys {
+                admit,
+                revoke,
+                file,
+            } => Some((admit, revoke, file)),
+            _ => None,
+        })
     }
 
     #[test]
@@ -1127,18 +1256,17 @@ pub(crate) mod tests {
             from: vec!["10.2.0.12".into()],
         });
         let plan = node_plan(&later, &node, &keys, vec![], vec![]).unwrap();
-        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
-            admit: vec!["staging/n2".into()],
-            revoke: vec![],
-        }));
+        let (admit, revoke, file) = authorized_keys_update(&plan).unwrap();
+        assert_eq!((admit, revoke), (&vec!["staging/n2".to_string()], &vec![]));
+        let content = file.content(&BTreeMap::new());
+        assert!(content.contains(" ssh-ed25519 SYNCn2 "), "{content}");
 
         let mut gone = config.clone();
         gone.link.as_mut().unwrap().pushers.clear();
         let plan = node_plan(&gone, &node, &keys, vec![], vec![]).unwrap();
-        assert!(plan.actions.contains(&Action::UpdateAuthorizedKeys {
-            admit: vec![],
-            revoke: vec!["staging/n1".into()],
-        }));
+        let (admit, revoke, file) = authorized_keys_update(&plan).unwrap();
+        assert_eq!((admit, revoke), (&vec![], &vec!["staging/n1".to_string()]));
+        assert!(!file.content(&BTreeMap::new()).contains(":staging/"));
     }
 
     #[test]
@@ -1163,25 +1291,40 @@ pub(crate) mod tests {
         assert_eq!(n1.actions, vec![], "n3 must keep its place on n1");
 
         let n1 = node_plan(&after["n1"], &probed["n1"], &known, vec![], vec![]).unwrap();
+        let (admit, revoke, file) = authorized_keys_update(&n1).expect("n1 admits n4");
+        assert_eq!((admit, revoke), (&vec!["n4".to_string()], &vec![]));
+        // n4's entry awaits the key n4 generates in Prepare; n2's and n3's are complete.
+        let awaiting: Vec<&str> = file
+            .entries
+            .iter()
+            .filter_map(|entry| match entry {
+                AuthorizedEntry::AwaitingKey { pusher, .. } => Some(pusher.as_str()),
+                AuthorizedEntry::Ready(_) => None,
+            })
+            .collect();
+        assert_eq!((awaiting, file.entries.len()), (vec!["n4"], 3));
+        let generated = BTreeMap::from([("n4".to_string(), "ssh-ed25519 NEW4".to_string())]);
+        let content = file.content(&generated);
+        assert!(content.contains(" ssh-ed25519 KEY3 "), "{content}");
+        assert!(content.contains(" ssh-ed25519 NEW4 "), "{content}");
+        // the same entry as one rendered with the key known
+        let mut all_known = known.clone();
+        all_known.insert("n4".into(), "ssh-ed25519 NEW4".into());
+        let entries = authorized_entries(&after["n1"], &all_known).unwrap();
         assert!(
-            n1.actions.contains(&Action::UpdateAuthorizedKeys {
-                admit: vec!["n4".into()],
-                revoke: vec![],
-            }),
-            "{:?}",
-            n1.actions
+            content.ends_with(&format!("{}\n", entries["n4"])),
+            "{content}"
         );
-        let entries = authorized_entries(&after["n1"], &known).unwrap();
-        assert!(entries["n3"].contains("ssh-ed25519 KEY3"), "{entries:?}");
+        // a pusher whose Prepare failed is admitted by a later run
+        assert!(!file.content(&BTreeMap::new()).contains(":n4"));
 
         let n4 = node_plan(&after["n4"], &probed["n4"], &known, vec![], vec![]).unwrap();
-        assert!(n4.actions.contains(&Action::UpdateAuthorizedKeys {
-            admit: vec!["n1".into(), "n2".into(), "n3".into()],
-            revoke: vec![],
-        }));
-        assert!(authorized_entries(&after["n4"], &known)
-            .unwrap()
-            .contains_key("n3"));
+        let (admit, revoke, file) = authorized_keys_update(&n4).expect("n4 admits its peers");
+        assert_eq!(admit, &["n1", "n2", "n3"]);
+        assert!(revoke.is_empty());
+        assert!(file
+            .content(&BTreeMap::new())
+            .contains(" ssh-ed25519 KEY3 "));
     }
 
     #[test]

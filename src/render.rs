@@ -437,6 +437,15 @@ pub fn receive_command(config: &NodeConfig, conf: &str) -> Result<String> {
 /// shell, no forwarding, only from its addresses, forced into the receiving
 /// rsync daemon (which can only write into the synced directory).
 pub fn authorized_key_entry(config: &NodeConfig, pusher: &str, key: &str) -> Result<String> {
+    Ok(authorized_key_template(config, pusher)?.with_key(&public_key(key)?))
+}
+
+/// `authorized_key_entry` but for the key: for a pusher that gets its key
+/// later in the run that plans it.
+pub fn authorized_key_template(
+    config: &NodeConfig,
+    pusher: &str,
+) -> Result<crate::authorized_keys::EntryTemplate> {
     let peer = config
         .pushers
         .iter()
@@ -462,11 +471,10 @@ pub fn authorized_key_entry(config: &NodeConfig, pusher: &str, key: &str) -> Res
         "command=\"{}\"",
         escape::authorized_keys_option(&receive_command(config, conf)?)?
     ));
-    Ok(format!(
-        "{} {} {}",
+    Ok(crate::authorized_keys::EntryTemplate::new(
         options.join(","),
-        public_key(key)?,
-        crate::authorized_keys::comment(&config.tag(), pusher)
+        &config.tag(),
+        pusher,
     ))
 }
 

@@ -8,7 +8,7 @@
 use crate::error::Error;
 use crate::escape::shell_word;
 use crate::inventory::Node as InventoryNode;
-use crate::node::{Node, ScriptError};
+use crate::node::{Node, ScriptError, Streaming};
 use anyhow::Context as _;
 use openssh::{Child, KnownHosts, Session, SessionBuilder, Stdio};
 use std::os::unix::fs::PermissionsExt;
@@ -214,12 +214,21 @@ impl Node for SshNode {
         }
         self.finish(child).await
     }
+
+    async fn stream(&self, script: &str) -> anyhow::Result<Streaming<'_>> {
+        let mut child = self.start(script, false).await?;
+        let stdout = child.stdout().take().context("no stdout pipe")?;
+        Ok(Streaming {
+            stdout: Box::new(stdout),
+            exited: Box::pin(async move { self.finish(child).await.map(drop) }),
+        })
+    }
 }
 
 impl SshNode {
     /// Starts `script` with `sh` on the node, stdout and stderr piped, so that
     /// its output can be read as it comes (see `finish`).
-    pub async fn start(&self, script: &str, stdin: bool) -> anyhow::Result<Child<&Session>> {
+    async fn start(&self, script: &str, stdin: bool) -> anyhow::Result<Child<&Session>> {
         // The login shell may be anything; `sh -c` makes the script POSIX sh.
         let command = format!("sh -c {}", shell_word(script)?);
         self.session
@@ -234,7 +243,7 @@ impl SshNode {
 
     /// Waits for a started script: what is left of its stdout when it exits 0,
     /// otherwise its exit code and stderr as a `ScriptError`.
-    pub async fn finish(&self, child: Child<&Session>) -> anyhow::Result<String> {
+    async fn finish(&self, child: Child<&Session>) -> anyhow::Result<String> {
         let output = child
             .wait_with_output()
             .await

@@ -128,7 +128,7 @@ pub async fn remove<N: Node>(
     if has_keys {
         progress.step(name, "removing the peers' keys from authorized_keys");
         let content = authorized_keys::without(&seen.authorized_keys, &tag);
-        let path = crate::apply::authorized_keys_path(seen);
+        let path = crate::layout::authorized_keys(&seen.home);
         let (script, stdin) = remote::write_file(&path, 0o600, content.as_bytes())?;
         node.run(&script, stdin.as_deref()).await?;
     }
@@ -154,6 +154,41 @@ fn removed_message(said: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::fake::{FakeNode, File};
+    use crate::plan::tests::{configs, fresh, installed, keys};
+    use crate::settings::Topology;
+
+    #[tokio::test]
+    async fn uninstall_removes_filesync_s_lines_and_directory_and_keeps_the_user_s() {
+        let config = &configs(2, Topology::Mesh)["n1"];
+        let seen = installed(config, &keys(2));
+        let node = FakeNode::new("n1").answer(
+            "rm -rf",
+            "stopped\nkept your exclusions in /x/etc/excludes\n",
+        );
+        let progress = Progress::hidden();
+        assert!(remove(&node, &config.install, &seen, &progress)
+            .await
+            .unwrap());
+        assert_eq!(node.crontab().as_deref(), Some("0 3 * * * backup\n"));
+        assert_eq!(
+            node.file("/root/.ssh/authorized_keys"),
+            Some(File {
+                content: "ssh-ed25519 ADMIN me@laptop\n".into(),
+                mode: 0o600
+            })
+        );
+        // the crontab first (no watchdog restarts lsyncd), then the directory
+        let removal = remote::remove_install_dir(&config.install).unwrap();
+        assert_eq!(node.position(&removal), Some(1));
+        assert_eq!(node.ran().len(), 3);
+
+        let untouched = FakeNode::new("n2");
+        assert!(!remove(&untouched, &config.install, &fresh(), &progress)
+            .await
+            .unwrap());
+        assert!(untouched.ran().is_empty());
+    }
 
     #[test]
     fn the_report_names_what_was_kept_for_the_user() {

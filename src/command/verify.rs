@@ -24,7 +24,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// Beyond this many differing paths, verify reports them without a second look.
 const RECHECK_LIMIT: usize = 100_000;
@@ -185,10 +185,11 @@ async fn compare_fleet(
         .max()
         .unwrap_or(0);
     let mut tally = Tally::new("paths compared", estimate, shown);
-    let mut comparison = compare(fleet, &scripts, Listing::Meta, recheck_after, &mut tally).await?;
+    let nodes = &fleet.nodes;
+    let mut comparison = compare(nodes, &scripts, Listing::Meta, recheck_after, &mut tally).await?;
     if args.checksum {
         let mut tally = Tally::new("paths checksummed and compared", estimate, shown);
-        let contents = compare(fleet, &scripts, Listing::Digest, recheck_after, &mut tally).await?;
+        let contents = compare(nodes, &scripts, Listing::Digest, recheck_after, &mut tally).await?;
         comparison.absorb(contents);
     }
     Ok(comparison.report(env.name.clone(), synced_dir, args.checksum, fleet))
@@ -233,8 +234,8 @@ struct Candidate {
     drift: PathDrift,
 }
 
-async fn compare(
-    fleet: &Fleet,
+async fn compare<N: Node>(
+    nodes: &BTreeMap<String, N>,
     scripts: &BTreeMap<String, BTreeMap<Listing, String>>,
     kind: Listing,
     recheck_after: Duration,
@@ -242,7 +243,7 @@ async fn compare(
 ) -> Result<Comparison> {
     let names: Vec<String> = scripts.keys().cloned().collect();
     let mut candidates = Vec::new();
-    let entries = walk(fleet, scripts, kind, |path, copies| {
+    let entries = walk(nodes, scripts, kind, |path, copies| {
         tally.add(1);
         if let Some(drift) = tree::judge(path, copies) {
             candidates.push(Candidate {
@@ -276,7 +277,7 @@ async fn compare(
     tokio::time::sleep(recheck_after).await;
     let mut second: Vec<Option<Vec<Option<Record>>>> = vec![None; candidates.len()];
     let mut next = 0;
-    walk(fleet, scripts, kind, |path, copies| {
+    walk(nodes, scripts, kind, |path, copies| {
         while next < candidates.len() && candidates[next].path.as_slice() < path {
             next += 1;
         }
@@ -354,8 +355,8 @@ impl Comparison {
 }
 
 /// Lists the tree on every node at once and walks the listings in step.
-async fn walk<F>(
-    fleet: &Fleet,
+async fn walk<N: Node, F>(
+    nodes: &BTreeMap<String, N>,
     scripts: &BTreeMap<String, BTreeMap<Listing, String>>,
     kind: Listing,
     visit: F,
@@ -363,24 +364,20 @@ async fn walk<F>(
 where
     F: FnMut(&[u8], &[(&str, Option<&Record>)]),
 {
-    let mut children = Vec::new();
+    let mut running = Vec::new();
     let mut listings = Vec::new();
     let mut names = Vec::new();
     for (name, by_kind) in scripts {
-        let node = &fleet.nodes[name];
-        let mut child = node.start(&by_kind[&kind], false).await?;
-        let stdout = child
-            .stdout()
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout from {name}"))?;
-        listings.push(records(stdout, kind));
-        children.push((node, child));
+        let node = &nodes[name];
+        let streaming = node.stream(&by_kind[&kind]).await?;
+        listings.push(records(streaming.stdout, kind));
+        running.push((node, streaming.exited));
         names.push(name.as_str());
     }
     let merged = merge::merge(&names, listings, visit).await;
     let mut failures = Vec::new();
-    for (node, child) in children {
-        if let Err(err) = node.finish(child).await {
+    for (node, exited) in running {
+        if let Err(err) = exited.await {
             failures.push(NodeFailure {
                 node: node.name().to_string(),
                 reason: format!("listing the synced directory failed: {err:#}"),
@@ -395,7 +392,7 @@ where
 
 /// The records of a listing as they arrive, one per NUL-terminated chunk.
 fn records(
-    stdout: openssh::ChildStdout,
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
     kind: Listing,
 ) -> BoxStream<'static, anyhow::Result<Record>> {
     let parse = match kind {
@@ -588,5 +585,50 @@ mod tests {
         assert_eq!(readable("mtime", "0"), "1970-01-01T00:00:00Z");
         assert!(text.contains("In flight (changed while verify ran; not drift): 1\n  b\n"));
         assert!(!text.contains("Identical"));
+    }
+
+    /// The same listing script on every node, answered by `listings`.
+    async fn compare_listings(
+        listings: &[(&str, &str)],
+        failing: Option<&str>,
+    ) -> Result<Comparison> {
+        let mut nodes = BTreeMap::new();
+        let mut scripts = BTreeMap::new();
+        for (name, listing) in listings {
+            let mut node = crate::node::fake::FakeNode::new(name);
+            node = match failing {
+                Some(failing) if failing == *name => node.fail("list", "find: permission denied"),
+                _ => node.answer("list", listing),
+            };
+            nodes.insert(name.to_string(), node);
+            let by_kind = BTreeMap::from([(Listing::Meta, "list".to_string())]);
+            scripts.insert(name.to_string(), by_kind);
+        }
+        let mut tally = Tally::new("paths compared", 0, false);
+        compare(&nodes, &scripts, Listing::Meta, Duration::ZERO, &mut tally).await
+    }
+
+    #[tokio::test]
+    async fn the_nodes_listings_are_streamed_and_walked_in_step() {
+        let both = "81a4 5 100 ./a\081a4 5 100 ./b\0";
+        let listings = [("n1", both), ("n2", both), ("n3", "81a4 5 100 ./a\0")];
+        let comparison = compare_listings(&listings, None).await.unwrap();
+        assert_eq!(comparison.entries, [2, 2, 1]);
+        let drift: Vec<(&String, &Vec<String>)> = comparison
+            .drift
+            .values()
+            .map(|d| (&d.path, &d.missing_on))
+            .collect();
+        assert_eq!(drift, [(&"b".to_string(), &vec!["n3".to_string()])]);
+
+        let failed = compare_listings(&listings, Some("n2")).await;
+        let Err(Error::Partial { failures }) = failed else {
+            panic!("a failed listing fails verify");
+        };
+        assert_eq!(failures[0].node, "n2");
+        assert!(
+            failures[0].reason.contains("permission denied"),
+            "{failures:?}"
+        );
     }
 }
