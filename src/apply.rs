@@ -18,7 +18,6 @@ use crate::probe::Observed;
 use crate::progress::Progress;
 use crate::push_record::PushRecord;
 use crate::remote;
-use crate::render;
 use anyhow::{Context, Result};
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeMap;
@@ -159,7 +158,8 @@ async fn run<N: Node>(
             let output = node
                 .run(&remote::ensure_sync_key(install, &comment)?, None)
                 .await?;
-            let key = render::public_key(output.trim()).context("reading the new sync key")?;
+            let key = crate::authorized_keys::public_key(output.trim())
+                .context("reading the new sync key")?;
             return Ok(Some(key));
         }
         Action::WriteFile {

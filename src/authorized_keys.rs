@@ -58,6 +58,25 @@ pub fn key_of(entry: &str) -> Option<String> {
     Some(format!("{kind} {blob}"))
 }
 
+/// A public key as `type base64`, checked so that nothing else can ride along
+/// into an authorized_keys line.
+pub fn public_key(text: &str) -> anyhow::Result<String> {
+    let mut fields = text.split_whitespace();
+    let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
+        anyhow::bail!("not an SSH public key: {text:?}");
+    };
+    let kind_ok = kind
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-@.".contains(c));
+    let blob_ok = blob
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+    if !kind_ok || !blob_ok {
+        anyhow::bail!("not an SSH public key: {text:?}");
+    }
+    Ok(format!("{kind} {blob}"))
+}
+
 fn pusher_of<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
     let last = line.trim_end().rsplit(' ').next()?;
     last.strip_prefix(tag)?.strip_prefix(':')
@@ -99,5 +118,15 @@ mod tests {
             format!("ssh-ed25519 AAAA admin@laptop\nrestrict ssh-ed25519 NEW {TAG}:n3\n")
         );
         assert_eq!(without(&file, TAG), "ssh-ed25519 AAAA admin@laptop\n");
+    }
+
+    #[test]
+    fn public_keys_with_extra_options_are_refused() {
+        assert!(public_key("ssh-ed25519 AAAA\" command=\"sh").is_err());
+        assert!(public_key("ssh-ed25519").is_err());
+        assert_eq!(
+            public_key("ssh-ed25519 AAAA c").unwrap(),
+            "ssh-ed25519 AAAA"
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! Brings an environment to its desired state: the flow `install`, `plan` and
-//! `reconcile` share. Settings (flags, installed state, wizard) -> connect and
-//! probe -> preflight -> plan -> print, or apply it; for a reconcile, also
-//! remove filesync from nodes that left the environment. A run acts on the
-//! nodes it is given (`--nodes`, default all) and only on those it reaches;
-//! their peers are always the whole environment (`mesh`).
+//! `reconcile` share, as named steps: `gather` the facts (settings from flags,
+//! installed state or wizard; one probe of every node; the desired state; for
+//! a reconcile, the nodes that left), `make_plan` from them (pure: preflight,
+//! actions, joins), `show` it and ask, `execute` it (apply, remove filesync
+//! from departed nodes) and `report`. A run acts on the nodes it is given
+//! (`--nodes`, default all) and only on those it reaches; their peers are
+//! always the whole environment (`mesh`).
 
 use crate::apply::{self, Target};
 use crate::cli::Global;
-use crate::command::uninstall;
 use crate::desired::{self, NodeFacts};
 use crate::error::{Error, NodeFailure, Result};
 use crate::fleet::Fleet;
@@ -23,6 +24,7 @@ use crate::plan::{self, Departed, Plan};
 use crate::plan_view;
 use crate::probe::Observed;
 use crate::progress::Progress;
+use crate::removal;
 use crate::settings::{Delay, Settings, SyncPath, Topology, TrashDays};
 use crate::state::NodeState;
 use crate::survey;
@@ -188,12 +190,46 @@ pub async fn converge(global: &Global, request: Request<'_>) -> Result<()> {
     result
 }
 
+/// The run, step by step: gather the facts, make the plan (pure), show it and
+/// ask, execute it, report.
 async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fleets) -> Result<()> {
+    let gathered = gather(global, request, fleets).await?;
+    let plan = make_plan(request, fleets.acting.unreachable.clone(), &gathered)?;
+    if !show(global, request, &plan)? {
+        return partial(&plan.unreachable);
+    }
+    let done = execute(global, &plan, fleets, &gathered).await;
+    report(global, request.purpose, &plan, done)
+}
+
+/// Everything a run learns before it plans: the settings it applies, what the
+/// nodes have, and the desired state made from both.
+struct Gathered {
+    install: InstallDir,
+    settings: Settings,
+    /// What each reachable node of the environment has.
+    probed: BTreeMap<String, Observed>,
+    /// What each node of the mesh should have.
+    configs: BTreeMap<String, desired::NodeConfig>,
+    /// Nodes already installed in this environment (the others join).
+    established: BTreeSet<String>,
+    /// The link's password (daemon transport), given or installed.
+    password: Option<Password>,
+    /// The sync public keys known before the run, by node.
+    keys: BTreeMap<String, String>,
+    /// A reconcile's nodes that left the environment, and what they have.
+    departed: Vec<Departed>,
+    departed_observed: BTreeMap<String, Observed>,
+}
+
+/// Gathers the facts: the installed settings (or the wizard's answers), one
+/// probe of every node, the desired state, and for a reconcile the nodes that
+/// left. Reads only.
+async fn gather(global: &Global, request: &Request<'_>, fleets: &mut Fleets) -> Result<Gathered> {
     let Request {
         env,
         nodes,
         ask,
-        intent,
         purpose,
         ..
     } = *request;
@@ -212,16 +248,19 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         None
     };
     let settings = settings(&request.flags, asked_path, installed.as_ref(), ask)?;
-    if let Some(link) = &settings.link {
-        if let Some(warning) = crate::peer_link::open_warning(link, &env.name) {
-            eprintln!("warning: {warning}");
-        }
+    if let Some(warning) = settings
+        .link
+        .as_ref()
+        .and_then(|link| crate::peer_link::open_warning(link, &env.name))
+    {
+        eprintln!("warning: {warning}");
     }
-    let source = settings.path.absolute(&env.webroot);
+    let synced = settings.path.absolute(&env.webroot);
     // The mesh is the whole environment, whatever the run acts on.
-    let probed = fleets.probe(&install, env, &source).await;
+    let probed = fleets.probe(&install, env, &synced).await;
     let members = mesh::members(&env.nodes, nodes, &probed, &env.name);
     let facts = node_facts(&env.nodes, &members).await;
+    let established = mesh::established(&members, &env.name);
     let configs = desired::node_configs(env, &settings, &env.nodes, &facts);
     let password = match (&settings.link, &request.password) {
         (Some(_), Some(password)) => Some(password.clone()),
@@ -229,32 +268,6 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
         (None, _) => None,
     };
     let keys = plan::known_keys(&probed, &desired::tag(&install));
-
-    let mut failures = Vec::new();
-    let mut node_plans = Vec::new();
-    for node in nodes {
-        let (Some(config), Some(seen)) = (configs.get(&node.name), probed.get(&node.name)) else {
-            continue;
-        };
-        let (errors, mut warnings, prepare) = plan::preflight(config, seen);
-        warnings.extend(outside_run_warning(config, nodes, &probed, &keys));
-        failures.extend(errors.into_iter().map(|reason| NodeFailure {
-            node: node.name.clone(),
-            reason,
-        }));
-        let mut node_plan = plan::node_plan(config, seen, &keys, prepare, warnings)?;
-        plan::add_secret_actions(&mut node_plan, config, seen, password.as_ref());
-        node_plans.push(node_plan);
-    }
-    if !failures.is_empty() {
-        return Err(Error::Preflight { failures });
-    }
-    let established = mesh::established(&members, &env.name);
-    plan::sequence_joins(&mut node_plans, &configs, &established);
-    if purpose == Purpose::Repair {
-        plan::restart_everywhere(&mut node_plans, &configs);
-    }
-
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
         let leavers = departed_nodes(env, &probed);
         let mut leaving = Fleet::connect_lenient(global, &leavers).await;
@@ -265,37 +278,98 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
     } else {
         (Vec::new(), BTreeMap::new())
     };
-
-    let plan = Plan {
-        env: env.name.clone(),
+    Ok(Gathered {
+        install,
         settings,
-        nodes: node_plans,
-        unreachable: fleets.acting.unreachable.clone(),
+        probed,
+        configs,
+        established,
+        password,
+        keys,
         departed,
-    };
+        departed_observed,
+    })
+}
 
+/// The plan of the nodes the run acts on, from the gathered facts (pure): the
+/// preflight of each (any failure stops the run before a change), its actions,
+/// joiners waiting for their seeders, a repair's restarts, the departed.
+fn make_plan(
+    request: &Request<'_>,
+    unreachable: Vec<NodeFailure>,
+    gathered: &Gathered,
+) -> Result<Plan> {
+    let Gathered {
+        probed,
+        configs,
+        keys,
+        ..
+    } = gathered;
+    let mut failures = Vec::new();
+    let mut node_plans = Vec::new();
+    for node in request.nodes {
+        let (Some(config), Some(seen)) = (configs.get(&node.name), probed.get(&node.name)) else {
+            continue;
+        };
+        let (errors, mut warnings, prepare) = plan::preflight(config, seen);
+        warnings.extend(outside_run_warning(config, request.nodes, probed, keys));
+        failures.extend(errors.into_iter().map(|reason| NodeFailure {
+            node: node.name.clone(),
+            reason,
+        }));
+        let mut node_plan = plan::node_plan(config, seen, keys, prepare, warnings)?;
+        plan::add_secret_actions(&mut node_plan, config, seen, gathered.password.as_ref());
+        node_plans.push(node_plan);
+    }
+    if !failures.is_empty() {
+        return Err(Error::Preflight { failures });
+    }
+    plan::sequence_joins(&mut node_plans, configs, &gathered.established);
+    if request.purpose == Purpose::Repair {
+        plan::restart_everywhere(&mut node_plans, configs);
+    }
+    Ok(Plan {
+        env: request.env.name.clone(),
+        settings: gathered.settings.clone(),
+        nodes: node_plans,
+        unreachable,
+        departed: gathered.departed.clone(),
+    })
+}
+
+/// Prints the plan (JSON alone when only showing it); true when it is to be
+/// applied: there is something to do, and the user said yes when asked.
+fn show(global: &Global, request: &Request<'_>, plan: &Plan) -> Result<bool> {
     let json = output::is_json(global);
-    if intent == Intent::Show {
-        if json {
-            output::print_json(&Report {
-                plan: &plan,
-                result: None,
-            })?;
-        } else {
-            output::emit(&plan_view::render(&plan, global.verbose))?;
-        }
-        return partial(&plan.unreachable);
+    if request.intent == Intent::Show && json {
+        output::print_json(&Report { plan, result: None })?;
+        return Ok(false);
     }
     if !json {
-        output::emit(&plan_view::render(&plan, global.verbose))?;
+        output::emit(&plan_view::render(plan, global.verbose))?;
     }
-    if plan.is_empty() {
-        return partial(&plan.unreachable);
+    if request.intent == Intent::Show || plan.is_empty() {
+        return Ok(false);
     }
-    if ask && !wizard::confirm("Apply this plan?")? {
+    if request.ask && !wizard::confirm("Apply this plan?")? {
         return Err(Error::Cancelled);
     }
+    Ok(true)
+}
 
+/// What executing a plan did.
+struct Done {
+    outcome: apply::Outcome,
+    removed: Vec<String>,
+    /// Unreachable, failed and not removed nodes.
+    failed: Vec<NodeFailure>,
+    /// The per-node progress, grouped, for people.
+    progress: String,
+}
+
+/// Applies the plan to the nodes acted on, in parallel with progress, and
+/// removes filesync from the departed nodes that can be reached.
+async fn execute(global: &Global, plan: &Plan, fleets: &Fleets, gathered: &Gathered) -> Done {
     let mut names: Vec<String> = plan.nodes.iter().map(|n| n.node.clone()).collect();
     names.extend(
         plan.departed
@@ -303,7 +377,7 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
             .filter(|d| d.remove)
             .map(|d| d.node.clone()),
     );
-    let progress = if json {
+    let progress = if output::is_json(global) {
         Progress::hidden()
     } else {
         Progress::new(&names)
@@ -315,49 +389,63 @@ async fn plan_and_apply(global: &Global, request: &Request<'_>, fleets: &mut Fle
             let name = p.node.clone();
             let target = Target {
                 node: &fleets.acting.nodes[&name],
-                config: &configs[&name],
-                observed: &probed[&name],
+                config: &gathered.configs[&name],
+                observed: &gathered.probed[&name],
             };
             (name, target)
         })
         .collect();
-    let parallel = fleets.acting.parallel;
-    let outcome = apply::apply(&plan, &targets, parallel, &progress).await;
+    let outcome = apply::apply(plan, &targets, fleets.acting.parallel, &progress).await;
     let (removed, removal_failures) = match &fleets.departed {
         Some(leaving) => {
-            remove_departed(&plan, leaving, &departed_observed, &install, &progress).await
+            let seen = &gathered.departed_observed;
+            remove_departed(plan, leaving, seen, &gathered.install, &progress).await
         }
         None => (Vec::new(), Vec::new()),
     };
-    let report = progress.report(global.verbose);
-
     let mut failed = plan.unreachable.clone();
     failed.extend(outcome.failed.iter().cloned());
     failed.extend(removal_failures);
-    // verify --repair prints its own JSON result: the comparison after it.
-    let prints_result = purpose != Purpose::Repair;
-    if json && prints_result {
-        output::print_json(&Report {
-            plan: &plan,
-            result: Some(ResultReport {
-                changed: outcome.changed.clone(),
-                unchanged: outcome.unchanged.clone(),
-                removed: removed.clone(),
-                failed: failed.clone(),
-            }),
-        })?;
-    } else if !json {
+    Done {
+        outcome,
+        removed,
+        failed,
+        progress: progress.report(global.verbose),
+    }
+}
+
+/// Prints what was done (text, or the plan with its result as JSON) and
+/// returns the run's result: partial when a node failed.
+fn report(global: &Global, purpose: Purpose, plan: &Plan, done: Done) -> Result<()> {
+    let Done {
+        outcome,
+        removed,
+        failed,
+        progress,
+    } = done;
+    if !output::is_json(global) {
         let removed = if removed.is_empty() {
             String::new()
         } else {
             format!(", {} removed", removed.len())
         };
         output::emit(&format!(
-            "{report}Done: {} changed, {} unchanged{removed}, {} failed.\n",
+            "{progress}Done: {} changed, {} unchanged{removed}, {} failed.\n",
             outcome.changed.len(),
             outcome.unchanged.len(),
             failed.len()
         ))?;
+    } else if purpose != Purpose::Repair {
+        // verify --repair prints its own JSON result: the comparison after it.
+        output::print_json(&Report {
+            plan,
+            result: Some(ResultReport {
+                changed: outcome.changed,
+                unchanged: outcome.unchanged,
+                removed,
+                failed: failed.clone(),
+            }),
+        })?;
     }
     partial(&failed)
 }
@@ -418,7 +506,7 @@ fn departures(
         .map(|node| match seen.get(&node.name) {
             Some(observed) => Departed {
                 node: node.name.clone(),
-                remove: uninstall::has_traces(observed, install),
+                remove: removal::has_traces(observed, install),
                 reason: None,
             },
             None => Departed {
@@ -448,7 +536,7 @@ async fn remove_departed(
             .filter_map(|d| leaving.nodes.get(&d.node).zip(seen.get(&d.node))),
     )
     .map(|(node, observed)| async move {
-        let result = uninstall::remove(node, install, observed, progress).await;
+        let result = removal::remove(node, install, observed, progress).await;
         (node.name().to_string(), result)
     })
     .buffer_unordered(leaving.parallel)

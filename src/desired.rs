@@ -25,14 +25,37 @@ pub struct NodeFacts {
 }
 
 /// A node of the installation as recorded in every node's state, so that a later
-/// reconcile can still reach a node that has left the inventory.
+/// reconcile can still reach a node that has left the inventory. Read back, it
+/// must pass as a node of the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(try_from = "UncheckedMember")]
 pub struct Member {
     pub name: String,
     /// The operator's ssh destination, `[user@]host[:port]`.
     pub ssh: String,
     /// Where peers reach its sshd, `host:port`.
     pub address: String,
+}
+
+/// A `Member` as a state file holds it, before it is checked.
+#[derive(serde::Deserialize)]
+pub struct UncheckedMember {
+    name: String,
+    ssh: String,
+    address: String,
+}
+
+impl TryFrom<UncheckedMember> for Member {
+    type Error = String;
+    fn try_from(raw: UncheckedMember) -> Result<Self, String> {
+        Node::from_record(&raw.name, &raw.ssh, &raw.address)
+            .map_err(|reason| format!("member {:?}: {reason}", raw.name))?;
+        Ok(Member {
+            name: raw.name,
+            ssh: raw.ssh,
+            address: raw.address,
+        })
+    }
 }
 
 impl Member {

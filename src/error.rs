@@ -1,7 +1,6 @@
 //! The errors filesync reports to its user, each with the exit code it maps to and a
 //! hint that says what to do next. Nothing here performs I/O.
 
-use crate::inventory::LeftOut;
 use std::fmt;
 use thiserror::Error;
 
@@ -90,6 +89,20 @@ pub struct NodeFailure {
 impl fmt::Display for NodeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.node, self.reason)
+    }
+}
+
+/// A node the topology source lists but filesync leaves out, and why (which
+/// also says what to do).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftOut {
+    pub name: String,
+    pub reason: String,
+}
+
+impl fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.reason)
     }
 }
 

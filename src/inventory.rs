@@ -12,7 +12,7 @@
 //! ]
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Error, LeftOut, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -101,20 +101,6 @@ pub struct Environment {
     /// or an unusable answer): in no list of any node, and never removed as
     /// departed. The inventory leaves none out.
     pub left_out: Vec<LeftOut>,
-}
-
-/// A node the topology source lists but filesync leaves out, and why (which
-/// also says what to do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LeftOut {
-    pub name: String,
-    pub reason: String,
-}
-
-impl fmt::Display for LeftOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.reason)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

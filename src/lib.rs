@@ -36,6 +36,7 @@ pub mod probe;
 pub mod progress;
 pub mod push_record;
 pub mod remote;
+pub mod removal;
 pub mod render;
 pub mod settings;
 pub mod source;

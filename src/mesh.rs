@@ -14,7 +14,6 @@ use crate::desired::{self, NodeConfig, NodeFacts};
 use crate::inventory::Node;
 use crate::layout;
 use crate::probe::Observed;
-use crate::render;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the installed peers of a node that was not probed have for it.
@@ -158,7 +157,9 @@ pub fn peers_behind(
             .get(name)
             .filter(|_| !acting.iter().any(|n| n.name == name))
     };
-    let key = keys.get(node).and_then(|key| render::public_key(key).ok());
+    let key = keys
+        .get(node)
+        .and_then(|key| crate::authorized_keys::public_key(key).ok());
     let not_admitting = config
         .targets
         .iter()
@@ -237,7 +238,7 @@ fn pinned_keys(known_hosts: &str, alias: &str) -> Vec<String> {
         .lines()
         .filter_map(|line| line.trim().split_once(' '))
         .filter(|(host, _)| *host == alias)
-        .filter_map(|(_, key)| render::public_key(key).ok())
+        .filter_map(|(_, key)| crate::authorized_keys::public_key(key).ok())
         .collect()
 }
 

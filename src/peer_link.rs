@@ -78,7 +78,7 @@ impl TryFrom<UncheckedLinkNode> for LinkNode {
         crate::inventory::check_user(&raw.user)
             .map_err(|reason| format!("node {name}: {reason}"))?;
         let public = |key: &str| {
-            crate::render::public_key(key)
+            crate::authorized_keys::public_key(key)
                 .ok()
                 .filter(|checked| checked == key)
                 .ok_or_else(|| format!("node {name}: {key:?} is not an SSH public key"))
@@ -142,7 +142,7 @@ pub struct PeerLink {
     pub others: Vec<PeerAddress>,
     /// Addresses or CIDR blocks allowed to push to this environment's daemons;
     /// empty: any address (only the password protects the daemon).
-    #[serde(default, deserialize_with = "crate::untrusted::allow_entries")]
+    #[serde(default, deserialize_with = "allow_entries")]
     pub allow: Vec<String>,
     /// The other environment, when both are in the inventory (`--peer-env`),
     /// or named by its exported keys (`imported`).
@@ -198,6 +198,17 @@ impl PeerLink {
         }
         text
     }
+}
+
+/// The addresses allowed to push to a node's rsync daemon, read back as
+/// `--allow` takes them.
+fn allow_entries<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|entry| parse_allow(entry).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// The warning for a link whose daemons accept pushes from any address, if

@@ -351,13 +351,6 @@ impl Plan {
     }
 }
 
-impl fmt::Display for Plan {
-    /// Every node's whole list (`--verbose`); see `plan_view` for the grouped form.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::plan_view::full(self))
-    }
-}
-
 /// Checks a node before anything changes anywhere. Returns the problems that
 /// must stop the run, the warnings, and the preparation actions it needs.
 pub fn preflight(
@@ -510,7 +503,7 @@ pub fn known_keys(probed: &BTreeMap<String, Observed>, tag: &str) -> BTreeMap<St
         .filter(|(pusher, _)| !probed.contains_key(*pusher))
         .filter_map(|(pusher, entry)| {
             let key = authorized_keys::key_of(entry)?;
-            Some((pusher, render::public_key(&key).ok()?))
+            Some((pusher, crate::authorized_keys::public_key(&key).ok()?))
         });
     for (pusher, key) in admitted {
         keys.entry(pusher.to_string()).or_insert(key);

@@ -237,6 +237,13 @@ pub fn summary(plan: &Plan) -> String {
     format!("Plan: {}.", parts.join(", "))
 }
 
+impl std::fmt::Display for Plan {
+    /// Every node's whole list (`--verbose`); `render` gives the grouped form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&full(self))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,9 @@ mod answer;
 
 pub use answer::{environments as read_environments, Listed, Status};
 
+use crate::error::LeftOut;
 use crate::error::{Error, Result};
-use crate::inventory::{Environment, LeftOut, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
+use crate::inventory::{Environment, Node, PeerAddress, SshDestination, DEFAULT_SSH_PORT};
 use answer::PlatformNode;
 use serde_json::Value;
 use std::time::Duration;

@@ -97,7 +97,9 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
     untrusted::home_dir(&home).map_err(|reason| anyhow!(reason))?;
     let sync_key = facts
         .get("sync_key_pub")
-        .map(|key| crate::render::public_key(key).context("the sync key (etc/sync_key.pub)"))
+        .map(|key| {
+            crate::authorized_keys::public_key(key).context("the sync key (etc/sync_key.pub)")
+        })
         .transpose()?;
     let privilege = match get("privilege").as_str() {
         "root" => Privilege::Root,
@@ -163,7 +165,7 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         inotify_watches: number("inotify_watches"),
         host_keys: get("host_keys")
             .lines()
-            .filter_map(|line| crate::render::public_key(line).ok())
+            .filter_map(|line| crate::authorized_keys::public_key(line).ok())
             .collect(),
         install_dir: facts
             .get("install_dir")

@@ -4,8 +4,9 @@
 //! running nodes are given (`Environment::left_out` names the others).
 
 use crate::cli::{Global, PlatformSsh};
+use crate::error::LeftOut;
 use crate::error::{Error, Result};
-use crate::inventory::{self, Environment, Inventory, LeftOut, DEFAULT_WEBROOT};
+use crate::inventory::{self, Environment, Inventory, DEFAULT_WEBROOT};
 use crate::platform::{ApiUrl, Platform, Reach, GATE_PORT};
 use std::time::Duration;
 

@@ -34,7 +34,7 @@ pub struct NodeState {
     #[serde(deserialize_with = "untrusted::file_digests")]
     pub files: BTreeMap<String, String>,
     /// Every node of the installation, with how to reach it.
-    #[serde(default, deserialize_with = "untrusted::members")]
+    #[serde(default)]
     pub members: Vec<Member>,
 }
 

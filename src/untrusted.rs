@@ -4,8 +4,7 @@
 //! (`inventory`, `settings`, `peer_link`); the serde helpers make a state file
 //! that fails one simply fail to parse, with the reason.
 
-use crate::desired::Member;
-use crate::inventory::{self, Node};
+use crate::inventory;
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::collections::BTreeMap;
 
@@ -143,25 +142,6 @@ pub fn optional_environment_name<'de, D: Deserializer<'de>>(
         name.as_deref()
             .map_or(Ok(()), inventory::check_environment_name)
     })
-}
-
-/// The members of an installation: each must read back as an inventory node.
-pub fn members<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Member>, D::Error> {
-    checked(deserializer, |members: &Vec<Member>| {
-        members.iter().try_for_each(|member| {
-            Node::from_record(&member.name, &member.ssh, &member.address)
-                .map(drop)
-                .map_err(|reason| format!("member {:?}: {reason}", member.name))
-        })
-    })
-}
-
-/// The addresses allowed to push to a node's rsync daemon, as `--allow` takes them.
-pub fn allow_entries<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    Vec::<String>::deserialize(deserializer)?
-        .iter()
-        .map(|entry| crate::peer_link::parse_allow(entry).map_err(D::Error::custom))
-        .collect()
 }
 
 pub fn filesync_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

@@ -5,8 +5,9 @@
 //! reason) instead of failing the whole environment.
 
 use super::{answer_error, Kind};
+use crate::error::LeftOut;
 use crate::error::Result;
-use crate::inventory::{self, LeftOut};
+use crate::inventory;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
