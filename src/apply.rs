@@ -237,7 +237,7 @@ async fn wait_for_initial_copy<N: Node>(
     };
     let name = &joiner.config.node;
     let script = remote::push_record(&target.config.install, &crate::desired::alias(name))?;
-    let tree = remote::tree_size(&joiner.config.source)?;
+    let tree = remote::tree_size(&joiner.config.synced_dir)?;
     let expected = tree_entries(target.observed);
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let (mut polls, mut shown) = (0u32, None);
@@ -266,7 +266,7 @@ async fn wait_for_initial_copy<N: Node>(
 /// How many entries the synced directory held when probed (the directory
 /// itself not counted).
 fn tree_entries(seen: &Observed) -> Option<u64> {
-    let dir = seen.sync_dir.as_ref()?;
+    let dir = seen.synced_dir.as_ref()?;
     Some((dir.dirs + dir.files).saturating_sub(1))
 }
 
@@ -287,7 +287,7 @@ mod tests {
     use crate::node::fake::{FakeNode, File};
     use crate::plan::tests::{configs, fresh, installed, keys};
     use crate::plan::{node_plan, sequence_joins, NodePlan};
-    use crate::probe::SyncDir;
+    use crate::probe::SyncedDir;
     use crate::render;
     use crate::settings::Topology;
     use crate::state::NodeState;
@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn the_initial_copy_shows_how_much_of_the_seeders_tree_is_here() {
         let mut seeder = fresh();
-        seeder.sync_dir = Some(SyncDir {
+        seeder.synced_dir = Some(SyncedDir {
             exists: true,
             dirs: 101,
             files: 4900,

@@ -104,7 +104,7 @@ pub struct NodeConfig {
     pub install: InstallDir,
     pub settings: Settings,
     /// The synced directory, absolute.
-    pub source: String,
+    pub synced_dir: String,
     pub targets: Vec<PushTarget>,
     pub pushers: Vec<Pusher>,
     /// rsync patterns excluded from sync, anchored at the synced directory.
@@ -196,7 +196,7 @@ pub fn node_configs(
     let targets = topology::push_targets(&names, settings.topology);
     let pushers = topology::pushers(&targets);
     let install = InstallDir::under_webroot(&env.webroot);
-    let source = settings.path.absolute(&env.webroot);
+    let synced_dir = settings.path.absolute(&env.webroot);
     let by_name: BTreeMap<&str, &Node> = members.iter().map(|n| (n.name.as_str(), *n)).collect();
     let records: Vec<Member> = members.iter().map(|node| Member::of(node)).collect();
 
@@ -220,7 +220,7 @@ pub fn node_configs(
                 RSYNC_TEMP_PATTERN.to_string(),
                 format!("/{}/", crate::layout::TRASH_STAGING),
             ];
-            if let Some(inside) = install.relative_to(&source) {
+            if let Some(inside) = install.relative_to(&synced_dir) {
                 excludes.push(format!("{inside}/"));
             }
             excludes.extend(own.mounts.iter().map(|mount| format!("{mount}/")));
@@ -229,7 +229,7 @@ pub fn node_configs(
                 node: node.name.clone(),
                 install: install.clone(),
                 settings: settings.clone(),
-                source: source.clone(),
+                synced_dir: synced_dir.clone(),
                 targets: push_targets,
                 pushers: admitted,
                 excludes,
@@ -450,7 +450,7 @@ pub(crate) mod tests {
             &facts(&env),
         );
         let n1 = &configs["n1"];
-        assert_eq!(n1.source, "/var/www/webroot/ROOT/wp-content");
+        assert_eq!(n1.synced_dir, "/var/www/webroot/ROOT/wp-content");
         let remotes: Vec<_> = n1.targets.iter().map(|t| t.remote.as_str()).collect();
         assert_eq!(remotes, ["filesync-n2::sync/", "filesync-n3::sync/"]);
         assert_eq!(n1.targets[0].host_keys, ["ssh-ed25519 HOSTKEYn2"]);

@@ -96,9 +96,9 @@ impl Fleet {
         &mut self,
         install: &InstallDir,
         webroot: &str,
-        sync_dir: Option<&str>,
+        synced_dir: Option<&str>,
     ) -> BTreeMap<String, Observed> {
-        let script = crate::remote::probe(install, webroot, sync_dir);
+        let script = crate::remote::probe(install, webroot, synced_dir);
         let results: Vec<(String, anyhow::Result<Observed>)> = stream::iter(self.nodes.values())
             .map(|node| {
                 let script = &script;
@@ -107,7 +107,7 @@ impl Fleet {
                         Ok(script) => node
                             .run(script, None)
                             .await
-                            .and_then(|output| probe::parse(&output, sync_dir)),
+                            .and_then(|output| probe::parse(&output, synced_dir)),
                         Err(err) => Err(anyhow::anyhow!("cannot build the probe: {err:#}")),
                     };
                     (node.name().to_string(), result)

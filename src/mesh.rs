@@ -46,7 +46,7 @@ impl Known<'_> {
                 host_keys: seen.host_keys.clone(),
                 rsync: seen.rsync.clone().unwrap_or_else(|| "rsync".to_string()),
                 mounts: seen
-                    .sync_dir
+                    .synced_dir
                     .as_ref()
                     .map(|dir| dir.mounts.clone())
                     .unwrap_or_default(),

@@ -413,7 +413,7 @@ pub fn preflight(
             ));
         }
     }
-    match &observed.sync_dir {
+    match &observed.synced_dir {
         Some(dir) if dir.exists => {
             let needed = dir.dirs + WATCH_HEADROOM;
             match observed.inotify_watches {
@@ -441,7 +441,7 @@ pub fn preflight(
         _ => errors.push(format!(
             "the synced directory {} does not exist; create it there, or check --path \
              (it is relative to the webroot)",
-            config.source
+            config.synced_dir
         )),
     }
     if let Some(free) = observed.free_kb {
@@ -862,7 +862,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::desired::node_configs;
     use crate::desired::tests::{env, facts, settings};
-    use crate::probe::SyncDir;
+    use crate::probe::SyncedDir;
     use crate::settings::Topology;
 
     pub(crate) fn configs(n: usize, topology: Topology) -> BTreeMap<String, NodeConfig> {
@@ -896,7 +896,7 @@ pub(crate) mod tests {
             files: BTreeMap::new(),
             secret_digests: BTreeMap::new(),
             rsyncd: None,
-            sync_dir: Some(SyncDir {
+            synced_dir: Some(SyncedDir {
                 exists: true,
                 dirs: 10,
                 files: 0,
@@ -1335,7 +1335,7 @@ pub(crate) mod tests {
     fn preflight_refuses_missing_dir_foreign_install_dir_and_no_root_for_packages() {
         let configs = configs(2, Topology::Mesh);
         let mut node = fresh();
-        node.sync_dir = Some(SyncDir {
+        node.synced_dir = Some(SyncedDir {
             exists: false,
             dirs: 0,
             files: 0,
@@ -1359,8 +1359,8 @@ pub(crate) mod tests {
         let mut node = fresh();
         node.missing_tools = vec!["lsyncd".into(), "crontab".into()];
         node.inotify_watches = Some(8192);
-        node.sync_dir.as_mut().unwrap().dirs = 100_000;
-        node.sync_dir.as_mut().unwrap().mounts = vec!["/nfs".into()];
+        node.synced_dir.as_mut().unwrap().dirs = 100_000;
+        node.synced_dir.as_mut().unwrap().mounts = vec!["/nfs".into()];
         let (errors, warnings, actions) = preflight(&configs["n1"], &node);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(

@@ -26,7 +26,7 @@ pub enum Lsyncd {
 
 /// Facts about the synced directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SyncDir {
+pub struct SyncedDir {
     pub exists: bool,
     pub dirs: u64,
     /// Entries that are not directories (files, links).
@@ -73,7 +73,7 @@ pub struct Observed {
     pub secret_digests: BTreeMap<String, String>,
     /// The pid of the rsync daemon of two-environment mode, when it runs.
     pub rsyncd: Option<u32>,
-    pub sync_dir: Option<SyncDir>,
+    pub synced_dir: Option<SyncedDir>,
 }
 
 impl Observed {
@@ -83,9 +83,9 @@ impl Observed {
     }
 }
 
-/// Parses the probe's output; `sync_dir` is the absolute synced directory the
+/// Parses the probe's output; `synced_dir` is the absolute synced directory the
 /// probe was asked about, if any.
-pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
+pub fn parse(output: &str, synced_dir: Option<&str>) -> Result<Observed> {
     let facts: BTreeMap<&str, String> = fact_lines(output)?.into_iter().collect();
     let get = |key: &str| facts.get(key).cloned().unwrap_or_default();
     let number = |key: &str| get(key).trim().parse::<u64>().ok();
@@ -144,8 +144,8 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         .get("rsyncd")
         .and_then(|text| text.strip_prefix("running "))
         .and_then(|pid| pid.trim().parse().ok());
-    let sync_dir = sync_dir.map(|dir| SyncDir {
-        exists: get("sync_dir") == "yes",
+    let synced_dir = synced_dir.map(|dir| SyncedDir {
+        exists: get("synced_dir") == "yes",
         dirs: number("sync_dirs").unwrap_or(0),
         files: number("sync_files").unwrap_or(0),
         mounts: mounts_under(&get("mountinfo"), dir),
@@ -183,7 +183,7 @@ pub fn parse(output: &str, sync_dir: Option<&str>) -> Result<Observed> {
         files,
         secret_digests,
         rsyncd,
-        sync_dir,
+        synced_dir,
     })
 }
 
@@ -307,7 +307,7 @@ mod tests {
             line("inotify_watches", "8192\n"),
             line("host_keys", "ssh-ed25519 AAAA root@n1\nssh-rsa BBBB root@n1"),
             line("crontab", "0 3 * * * backup"),
-            line("sync_dir", "yes"),
+            line("synced_dir", "yes"),
             line("sync_dirs", "  42"),
             line("sync_files", "1234"),
             line(
@@ -329,10 +329,10 @@ mod tests {
         assert_eq!(observed.host_keys, ["ssh-ed25519 AAAA", "ssh-rsa BBBB"]);
         assert_eq!(observed.lsyncd, Lsyncd::Absent);
         assert!(!observed.is_installed());
-        let sync_dir = observed.sync_dir.unwrap();
-        assert!(sync_dir.exists);
-        assert_eq!((sync_dir.dirs, sync_dir.files), (42, 1234));
-        assert_eq!(sync_dir.mounts, ["/media nfs"]);
+        let synced_dir = observed.synced_dir.unwrap();
+        assert!(synced_dir.exists);
+        assert_eq!((synced_dir.dirs, synced_dir.files), (42, 1234));
+        assert_eq!(synced_dir.mounts, ["/media nfs"]);
     }
 
     #[test]
@@ -358,7 +358,7 @@ mod tests {
         assert!(observed.state_error.unwrap().contains("unreadable"));
         assert_eq!(observed.files["etc/lsyncd.conf"], "settings {}");
         assert_eq!(observed.sync_key.as_deref(), Some("ssh-ed25519 AAAA"));
-        assert!(observed.sync_dir.is_none());
+        assert!(observed.synced_dir.is_none());
     }
 
     #[test]

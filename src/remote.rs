@@ -201,7 +201,7 @@ pub fn inspect_folder(dir: &str) -> Result<String> {
 
 /// Reads everything plan and status need, in one round trip, changing nothing.
 /// Output: one `key<TAB>base64(value)` line per fact (see `probe::parse`).
-pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Result<String> {
+pub fn probe(install: &InstallDir, webroot: &str, synced_dir: Option<&str>) -> Result<String> {
     script(
         "probe.sh",
         json!({
@@ -218,7 +218,7 @@ pub fn probe(install: &InstallDir, webroot: &str, sync_dir: Option<&str>) -> Res
             "excludes": layout::EXCLUDES,
             "managed_files": managed_files().map(|(_, path, _, _)| path).collect::<Vec<_>>(),
             "secret_files": layout::SECRET_FILES,
-            "sync_dir": sync_dir,
+            "synced_dir": synced_dir,
         }),
     )
 }
@@ -598,7 +598,7 @@ pub enum Listing {
 /// and rsync's temporary directories. Meta records are `stat`'s
 /// `%f %s %Y %n`, digest records `sha256sum -z` lines. A file that vanishes
 /// between `find` and `stat` is simply left out.
-pub fn list_tree(sync_dir: &str, excluded: &[String], listing: Listing) -> Result<String> {
+pub fn list_tree(synced_dir: &str, excluded: &[String], listing: Listing) -> Result<String> {
     let prune: Vec<String> = excluded
         .iter()
         .map(|path| format!(".{}", glob_literal(path.trim_end_matches('/'))))
@@ -606,7 +606,7 @@ pub fn list_tree(sync_dir: &str, excluded: &[String], listing: Listing) -> Resul
     script(
         "list-tree.sh",
         json!({
-            "dir": sync_dir,
+            "dir": synced_dir,
             "temp_dir": crate::desired::RSYNC_TEMP_PATTERN.trim_end_matches('/'),
             "prune": prune,
             "digest": listing == Listing::Digest,

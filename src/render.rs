@@ -265,8 +265,8 @@ pub fn files(config: &NodeConfig) -> Result<Vec<RenderedFile>> {
         node: &config.node,
         install_dir: install.root(),
         // lsyncd wants the source with a trailing slash to sync its contents.
-        source: format!("{}/", config.source.trim_end_matches('/')),
-        synced_dir: config.source.trim_end_matches('/').to_string(),
+        source: format!("{}/", config.synced_dir.trim_end_matches('/')),
+        synced_dir: config.synced_dir.trim_end_matches('/').to_string(),
         delay: config.settings.delay.secs(),
         targets: &config.targets,
         ssh_targets: config

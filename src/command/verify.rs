@@ -180,7 +180,7 @@ async fn compare_fleet(
     // about how many paths the walk meets: the largest tree, as probed
     let estimate = observed
         .values()
-        .filter_map(|seen| seen.sync_dir.as_ref())
+        .filter_map(|seen| seen.synced_dir.as_ref())
         .map(|dir| dir.dirs + dir.files)
         .max()
         .unwrap_or(0);
@@ -205,7 +205,7 @@ fn listing_scripts(
     for (name, seen) in observed {
         let mut excluded: Vec<String> = install.relative_to(synced_dir).into_iter().collect();
         excluded.push(format!("/{}", crate::layout::TRASH_STAGING));
-        if let Some(dir) = &seen.sync_dir {
+        if let Some(dir) = &seen.synced_dir {
             excluded.extend(dir.mounts.iter().cloned());
         }
         let mut by_kind = BTreeMap::new();
