@@ -109,6 +109,21 @@ fn non_secret_text(cluster: &Cluster, node: &str) -> String {
     )
 }
 
+/// With `b`'s n1 cut off, a change made on `a`'s n1 (which pushes to `b`'s n1
+/// first) reaches `b`'s n2; prints how long it took.
+fn crosses_with_the_first_peer_down(a: &Cluster, b: &Cluster) {
+    assert!(b.testbed(&["link", "n1", "down"]).status.success());
+    let started = std::time::Instant::now();
+    a.exec("n1", &format!("echo down >{W}/while-down.txt"));
+    let crossed = eventually(CROSS, || {
+        content(&b.synced("n2").join("while-down.txt")).as_deref() == Some("down\n")
+    });
+    let took = started.elapsed();
+    assert!(b.testbed(&["link", "n1", "up"]).status.success());
+    assert!(crossed, "nothing crossed while {}'s n1 was down", b.name);
+    eprintln!("crossed with the first peer down in {took:.1?}");
+}
+
 #[test]
 fn with_the_node_it_pushes_to_down_a_change_crosses_to_another_node_of_the_other_environment() {
     let Some((a, b)) = Cluster::up_pair(("tfa", 182), ("tfb", 183), 2) else {
@@ -127,16 +142,7 @@ fn with_the_node_it_pushes_to_down_a_change_crosses_to_another_node_of_the_other
 
     // tfb's n1 is down: tfa's n1, which pushes to it first, goes on to tfb's
     // n2 (after --contimeout, 10 s); tfa's n2 pushes there first anyway.
-    assert!(b.testbed(&["link", "n1", "down"]).status.success());
-    let started = std::time::Instant::now();
-    a.exec("n1", &format!("echo down >{W}/while-down.txt"));
-    let crossed = eventually(CROSS, || {
-        content(&b.synced("n2").join("while-down.txt")).as_deref() == Some("down\n")
-    });
-    let took = started.elapsed();
-    assert!(b.testbed(&["link", "n1", "up"]).status.success());
-    assert!(crossed, "nothing crossed while tfb's n1 was down");
-    eprintln!("crossed with the first peer down in {took:.1?}");
+    crosses_with_the_first_peer_down(&a, &b);
     // back up, tfb's n1 gets it from its own environment
     assert!(on_all(&[&a, &b], "while-down.txt", "down\n"));
 }
@@ -778,16 +784,7 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
     }
 
     // tsb's n1 cut off: tsa's n1, which pushes there first, goes on to n2.
-    assert!(b.testbed(&["link", "n1", "down"]).status.success());
-    let started = std::time::Instant::now();
-    a.exec("n1", &format!("echo down >{W}/while-down.txt"));
-    let crossed = eventually(CROSS, || {
-        content(&b.synced("n2").join("while-down.txt")).as_deref() == Some("down\n")
-    });
-    let took = started.elapsed();
-    assert!(b.testbed(&["link", "n1", "up"]).status.success());
-    assert!(crossed, "nothing crossed over ssh while tsb's n1 was down");
-    eprintln!("crossed over ssh with the first peer down in {took:.1?}");
+    crosses_with_the_first_peer_down(&a, &b);
 
     // A node joins each side; one reconcile of tsa makes both links follow:
     // tsa's n3 gets its key and tsb admits it, tsb's n3 joins tsb, gets its
