@@ -1,8 +1,8 @@
 //! The command line: clap definitions only. Every wizard question is also a flag;
 //! commands live in `command/`.
 
-use crate::peer_link::Transport;
-use crate::settings::{Mode, Topology};
+use crate::model::peer_link::Transport;
+use crate::model::settings::{Mode, Topology};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

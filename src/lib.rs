@@ -5,54 +5,23 @@
 //! `topology`, `desired`, `render`) -> what the nodes have (`probe`, read-only over
 //! SSH) -> `plan` (pure diff) -> `apply` (over SSH, nodes in parallel).
 
-pub mod application;
-pub mod apply;
-pub mod authorized_keys;
 pub mod cli;
 pub mod command;
-pub mod converge;
-pub mod crontab;
-pub mod desired;
 pub mod digest;
 pub mod error;
-pub mod escape;
-pub mod fleet;
-pub mod inventory;
-pub mod layout;
-pub mod lines;
-pub mod link_keys;
-pub mod lock;
-pub mod merge;
-pub mod mesh;
-pub mod node;
-pub mod node_set;
+pub mod execute;
+pub mod model;
+pub mod nodes;
 pub mod output;
-pub mod password;
-pub mod peer_link;
 pub mod plan;
-pub mod plan_view;
-pub mod platform;
-pub mod probe;
-pub mod progress;
-pub mod push_record;
-pub mod remote;
-pub mod removal;
 pub mod render;
-pub mod settings;
 pub mod source;
-pub mod ssh;
-pub mod state;
-pub mod survey;
-pub mod table;
-pub mod topology;
-pub mod trash;
-pub mod tree;
-pub mod untrusted;
+pub mod verify;
 pub mod wizard;
 
 use cli::{Cli, Command};
-use converge::Intent;
 use error::Result;
+use execute::converge::Intent;
 
 /// Runs one parsed command line to completion.
 pub async fn run(cli: Cli) -> Result<()> {

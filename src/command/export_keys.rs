@@ -6,16 +6,16 @@
 use crate::cli::{ExportKeysArgs, Global};
 use crate::command::{self, link};
 use crate::error::{Error, Result};
-use crate::fleet::Fleet;
-use crate::layout::InstallDir;
-use crate::link_keys::LinkKeys;
+use crate::model::link_keys::LinkKeys;
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
 
 pub async fn run(global: &Global, args: &ExportKeysArgs) -> Result<()> {
     let source = command::source(global)?;
     let env = command::environment(&source, args.env.as_deref(), false).await?;
     let install = InstallDir::under_webroot(&env.webroot);
     let fleet = Fleet::connect_lenient(global, &env.nodes).await;
-    let settings = crate::converge::installed_settings(&fleet, &install).await;
+    let settings = crate::execute::converge::installed_settings(&fleet, &install).await;
     fleet.close().await;
     let Some(settings) = settings else {
         return Err(Error::NotInstalled { env: env.name });

@@ -3,11 +3,11 @@
 
 use crate::cli::{Global, SettingsArgs};
 use crate::command::{self, link, link::Pass};
-use crate::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
 use crate::error::{Error, Result};
-use crate::inventory::Environment;
-use crate::peer_link::Transport;
-use crate::settings::{Mode, SyncPath};
+use crate::execute::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
+use crate::model::peer_link::Transport;
+use crate::model::settings::{Mode, SyncPath};
+use crate::source::inventory::Environment;
 use crate::wizard::{self, OtherSide};
 
 pub async fn run(global: &Global, args: &SettingsArgs, intent: Intent) -> Result<()> {
@@ -136,11 +136,11 @@ fn flags(args: &SettingsArgs, env: &Environment, link: LinkChoice) -> Result<Fla
 
 fn request<'a>(
     env: &'a Environment,
-    nodes: &'a [crate::inventory::Node],
+    nodes: &'a [crate::source::inventory::Node],
     flags: Flags,
     ask: bool,
     intent: Intent,
-    password: Option<crate::password::Password>,
+    password: Option<crate::model::password::Password>,
 ) -> Request<'a> {
     Request {
         env,

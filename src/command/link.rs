@@ -7,15 +7,15 @@
 //! order their keys need. Every check runs before any node is changed.
 
 use crate::cli::{Global, SettingsArgs};
-use crate::converge::Intent;
 use crate::error::{Error, Result};
-use crate::fleet::Fleet;
-use crate::inventory::{Environment, Node, PeerAddress};
-use crate::layout::InstallDir;
-use crate::link_keys::LinkKeys;
-use crate::password::Password;
-use crate::peer_link::{self, LinkNode, PeerLink, Transport};
-use crate::untrusted;
+use crate::execute::converge::Intent;
+use crate::model::link_keys::LinkKeys;
+use crate::model::password::Password;
+use crate::model::peer_link::{self, LinkNode, PeerLink, Transport};
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::untrusted;
+use crate::source::inventory::{Environment, Node, PeerAddress};
 use crate::wizard;
 use std::net::IpAddr;
 use std::path::Path;
@@ -78,7 +78,7 @@ pub async fn links(
         (None, Some(path)) => {
             let keys = read_keys(path)?;
             if let Some(raw) = &args.path {
-                let path = crate::settings::SyncPath::parse(raw, &env.webroot)?;
+                let path = crate::model::settings::SyncPath::parse(raw, &env.webroot)?;
                 if path.as_str() != keys.path {
                     return Err(Error::InvalidLink {
                         setting: "--peer-keys".into(),
@@ -419,8 +419,11 @@ pub async fn choose_password(
         });
     }
     let fleet = Fleet::connect_lenient(global, &env.nodes).await;
-    let installed =
-        crate::converge::installed_password(&fleet, &InstallDir::under_webroot(&env.webroot)).await;
+    let installed = crate::execute::converge::installed_password(
+        &fleet,
+        &InstallDir::under_webroot(&env.webroot),
+    )
+    .await;
     fleet.close().await;
     Ok(match installed {
         Some(password) => Chosen {

@@ -3,9 +3,9 @@
 use crate::cli::{Global, LogsArgs};
 use crate::command;
 use crate::error::Result;
-use crate::fleet::Fleet;
-use crate::layout::InstallDir;
-use crate::remote;
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::remote;
 use serde::Serialize;
 
 #[derive(Serialize)]

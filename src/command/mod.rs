@@ -17,8 +17,8 @@ pub mod watch;
 
 use crate::cli::Global;
 use crate::error::{Error, Result};
-use crate::inventory::{Environment, Node};
 pub use crate::output::{emit, is_json, print_json, printed_json};
+use crate::source::inventory::{Environment, Node};
 use crate::source::Source;
 use crate::wizard;
 

@@ -7,13 +7,13 @@
 
 use crate::cli::{Global, ReconcileArgs};
 use crate::command::{self, link, link::Links, link::Pass};
-use crate::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
 use crate::error::{Error, Result};
-use crate::fleet::Fleet;
-use crate::inventory::Environment;
-use crate::layout::InstallDir;
-use crate::peer_link::{PeerLink, Transport};
-use crate::ssh;
+use crate::execute::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
+use crate::model::peer_link::{PeerLink, Transport};
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::ssh;
+use crate::source::inventory::Environment;
 
 /// Reconciles `env` with its current nodes (also used by `watch`), and the
 /// other environment of its link when the source has it.

@@ -4,14 +4,14 @@
 
 use crate::cli::{Global, TrashAction, TrashArgs};
 use crate::command;
-use crate::converge;
 use crate::error::{Error, Result};
-use crate::fleet::Fleet;
-use crate::inventory::Environment;
-use crate::layout::InstallDir;
-use crate::node::Node;
-use crate::remote;
-use crate::trash::{self, Kept};
+use crate::execute::converge;
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::node::Node;
+use crate::nodes::remote;
+use crate::nodes::trash::{self, Kept};
+use crate::source::inventory::Environment;
 use serde::Serialize;
 
 #[derive(Serialize)]

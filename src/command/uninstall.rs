@@ -5,11 +5,11 @@
 use crate::cli::{EnvArgs, Global};
 use crate::command;
 use crate::error::{Error, NodeFailure, Result};
-use crate::layout::InstallDir;
-use crate::lock;
-use crate::node::Node;
-use crate::progress::Progress;
-use crate::removal;
+use crate::execute::progress::Progress;
+use crate::execute::removal;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::lock;
+use crate::nodes::node::Node;
 use crate::wizard;
 use futures::stream::{self, StreamExt};
 

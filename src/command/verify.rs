@@ -8,18 +8,18 @@
 
 use crate::cli::{Global, VerifyArgs};
 use crate::command;
-use crate::converge::{self, Flags, Intent, Purpose, Request};
 use crate::error::{Error, NodeFailure, Result};
-use crate::fleet::Fleet;
-use crate::inventory::{Environment, Node as InventoryNode};
-use crate::layout::InstallDir;
-use crate::merge;
-use crate::node::Node;
-use crate::probe::Observed;
-use crate::progress::Tally;
-use crate::remote::{self, Listing};
-use crate::tree::{self, PathDrift, Record};
-use crate::untrusted;
+use crate::execute::converge::{self, Flags, Intent, Purpose, Request};
+use crate::execute::progress::Tally;
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::node::Node;
+use crate::nodes::probe::Observed;
+use crate::nodes::remote::{self, Listing};
+use crate::nodes::untrusted;
+use crate::source::inventory::{Environment, Node as InventoryNode};
+use crate::verify::merge;
+use crate::verify::tree::{self, PathDrift, Record};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -204,7 +204,7 @@ fn listing_scripts(
     let mut scripts = BTreeMap::new();
     for (name, seen) in observed {
         let mut excluded: Vec<String> = install.relative_to(synced_dir).into_iter().collect();
-        excluded.push(format!("/{}", crate::layout::TRASH_STAGING));
+        excluded.push(format!("/{}", crate::nodes::layout::TRASH_STAGING));
         if let Some(dir) = &seen.synced_dir {
             excluded.extend(dir.mounts.iter().cloned());
         }
@@ -595,7 +595,7 @@ mod tests {
         let mut nodes = BTreeMap::new();
         let mut scripts = BTreeMap::new();
         for (name, listing) in listings {
-            let mut node = crate::node::fake::FakeNode::new(name);
+            let mut node = crate::nodes::node::fake::FakeNode::new(name);
             node = match failing {
                 Some(failing) if failing == *name => node.fail("list", "find: permission denied"),
                 _ => node.answer("list", listing),

@@ -5,8 +5,8 @@
 
 use crate::cli::{Global, WatchArgs};
 use crate::command::reconcile;
-use crate::converge::Intent;
 use crate::error::Result;
+use crate::execute::converge::Intent;
 use crate::source::Source;
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{signal, SignalKind};

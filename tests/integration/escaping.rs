@@ -3,7 +3,7 @@
 //! interpreters (lsyncd's own Lua, `sh`), over a table of hostile values and a
 //! few hundred generated ones: each must read back exactly, whatever it holds.
 
-use filesync::escape::{lua_string, shell_word};
+use filesync::render::escape::{lua_string, shell_word};
 use std::process::Command;
 
 const HOSTILE: &[&str] = &[

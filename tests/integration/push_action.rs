@@ -6,11 +6,11 @@
 //! events it drops as echoes, what it pushes, which files it stamps) is
 //! printed and checked here; the end-to-end tests check the same on a cluster.
 
-use filesync::desired::{node_configs, NodeFacts};
-use filesync::inventory::Inventory;
-use filesync::layout;
+use filesync::model::desired::{node_configs, NodeFacts};
+use filesync::model::settings::{Settings, SyncPath, Topology};
+use filesync::nodes::layout;
 use filesync::render;
-use filesync::settings::{Settings, SyncPath, Topology};
+use filesync::source::inventory::Inventory;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -218,8 +218,9 @@ fn two_environments_sync_both_ways_survive_a_lost_peer_and_report_a_wrong_passwo
     // The other environment, with the password, can only write into the
     // synced directory: a link out of it is removed on arrival, a write
     // through it stays inside, no setuid bit survives, devices are refused.
-    let module = filesync::desired::module(
-        &filesync::settings::SyncPath::parse("/ROOT/wp-content", "/var/www/webroot").unwrap(),
+    let module = filesync::model::desired::module(
+        &filesync::model::settings::SyncPath::parse("/ROOT/wp-content", "/var/www/webroot")
+            .unwrap(),
     );
     let url = format!("rsync://filesync@{}:7755/{module}/", ip(&a, "n1"));
     b.exec(

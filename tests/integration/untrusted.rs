@@ -6,8 +6,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use filesync::platform::{read_environment, read_environments, Route};
-use filesync::state::NodeState;
+use filesync::nodes::state::NodeState;
+use filesync::source::platform::{read_environment, read_environments, Route};
 use serde_json::{json, Value};
 
 /// Characters that end, quote, comment or expand something in one of the
@@ -67,7 +67,7 @@ fn what_a_probe_accepts_is_safe_for_the_peers() {
     explore(
         "user",
         &values(300, alphabet, "www"),
-        |user| filesync::probe::parse(&probe("user", user), None).ok(),
+        |user| filesync::nodes::probe::parse(&probe("user", user), None).ok(),
         |seen| {
             // ssh_config expands `${VAR}`; a final `$` (machine accounts) is literal.
             let user = seen.user.strip_suffix('$').unwrap_or(&seen.user);
@@ -81,7 +81,7 @@ fn what_a_probe_accepts_is_safe_for_the_peers() {
     explore(
         "home",
         &values(300, alphabet, "/home/"),
-        |home| filesync::probe::parse(&probe("home", home), None).ok(),
+        |home| filesync::nodes::probe::parse(&probe("home", home), None).ok(),
         |seen| {
             assert!(seen.home.starts_with('/'), "{:?}", seen.home);
             assert!(!seen.home.chars().any(char::is_control), "{:?}", seen.home);
@@ -95,7 +95,7 @@ fn what_a_probe_accepts_is_safe_for_the_peers() {
     explore(
         "sync key",
         &values(300, "AZaz09+/= \n\t\",-@", "ssh-ed25519 "),
-        |key| filesync::probe::parse(&probe("sync_key_pub", key), None).ok(),
+        |key| filesync::nodes::probe::parse(&probe("sync_key_pub", key), None).ok(),
         |seen| {
             let key = seen.sync_key.as_deref().unwrap();
             let fields: Vec<&str> = key.split(' ').collect();

@@ -4,16 +4,16 @@
 
 use crate::cli::{EnvArgs, Global};
 use crate::command;
-use crate::crontab;
-use crate::desired;
 use crate::error::{Error, Result};
-use crate::fleet::Fleet;
-use crate::layout::InstallDir;
-use crate::node_set;
-use crate::probe::{Lsyncd, Observed};
-use crate::push_record::{self, PushRecord};
-use crate::remote;
-use crate::settings::Settings;
+use crate::model::desired;
+use crate::model::settings::Settings;
+use crate::nodes::fleet::Fleet;
+use crate::nodes::layout::InstallDir;
+use crate::nodes::probe::{Lsyncd, Observed};
+use crate::nodes::push_record::{self, PushRecord};
+use crate::nodes::remote;
+use crate::output::node_set;
+use crate::plan::crontab;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -223,20 +223,20 @@ pub fn blame_receivers(statuses: &mut [NodeStatus]) {
 
 /// The link's status on one node, adding its problems to `problems`.
 fn link_status(
-    link: &crate::peer_link::PeerLink,
+    link: &crate::model::peer_link::PeerLink,
     seen: &Observed,
     pushes: &BTreeMap<String, PushRecord>,
     problems: &mut Vec<String>,
 ) -> LinkStatus {
     let peer = &link.peer.to_string();
-    let daemon = link.transport == crate::peer_link::Transport::Daemon;
+    let daemon = link.transport == crate::model::peer_link::Transport::Daemon;
     if daemon && seen.rsyncd.is_none() {
         problems.push(
             "the rsync daemon that receives the other environment's pushes is not running"
                 .to_string(),
         );
     }
-    let record = pushes.get(crate::layout::PEER_ENV_RECORD);
+    let record = pushes.get(crate::nodes::layout::PEER_ENV_RECORD);
     let failure =
         record
             .filter(|record| record.code != 0)
@@ -314,7 +314,7 @@ mod tests {
 
     fn installed_node() -> Observed {
         let text = "user\tcm9vdA==\nhome\tL3Jvb3Q=\nmarker\teA==\nlsyncd\tcnVubmluZyA0Mg==\n";
-        let mut seen = crate::probe::parse(text, None).unwrap();
+        let mut seen = crate::nodes::probe::parse(text, None).unwrap();
         let install = InstallDir::under_webroot("/var/www/webroot");
         let tag = desired::tag(&install);
         seen.crontab = format!("* * * * * x # {tag}\n@reboot y # {tag}\n");
@@ -349,7 +349,7 @@ mod tests {
         let state_json = r#"{"format":1,"filesync_version":"x","env":"e","node":"n1",
             "settings":{"path":"/ROOT","delay":1,"topology":"mesh"},
             "targets":["n2"],"pushers":["n2"],"files":{}}"#;
-        pushing.state = Some(crate::state::NodeState::from_json(state_json).unwrap());
+        pushing.state = Some(crate::nodes::state::NodeState::from_json(state_json).unwrap());
         let status = node_status("n1", &install, &pushing, "filesync-n2 90 255\n--\n");
         assert!(!status.healthy);
         assert!(
@@ -405,7 +405,7 @@ mod tests {
             "settings":{"path":"/ROOT","delay":1,"topology":"mesh",
               "link":{"peer":{"host":"10.2.0.11","port":7755},"allow":[]}},
             "targets":[],"pushers":[],"files":{}}"#;
-        linked.state = Some(crate::state::NodeState::from_json(state_json).unwrap());
+        linked.state = Some(crate::nodes::state::NodeState::from_json(state_json).unwrap());
         linked.rsyncd = Some(7);
         let status = node_status("n1", &install, &linked, "peer-env 95 5 auth\n--\n");
         assert!(!status.healthy);

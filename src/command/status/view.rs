@@ -3,8 +3,8 @@
 //! with `--verbose`, every node with the last push to each of its peers.
 
 use super::{rsync_exit_meaning, NodeStatus, PeerStatus};
-use crate::node_set;
-use crate::probe::Lsyncd;
+use crate::nodes::probe::Lsyncd;
+use crate::output::node_set;
 
 /// The status as the user asked to see it.
 pub fn render(statuses: &[NodeStatus], now: u64, verbose: bool) -> String {
@@ -118,7 +118,7 @@ pub fn table(statuses: &[NodeStatus], now: u64) -> String {
         }
         rows.push(row);
     }
-    let mut out = crate::table::render(&rows);
+    let mut out = crate::output::table::render(&rows);
     // what is wrong, each problem once with all the nodes that have it
     let problems: Vec<(&str, &str)> = ordered
         .iter()

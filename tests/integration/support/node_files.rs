@@ -40,7 +40,7 @@ impl Cluster {
 /// filesync's installation directory inside every test node (webroot
 /// /var/www/webroot).
 pub fn installation() -> String {
-    filesync::layout::InstallDir::under_webroot("/var/www/webroot")
+    filesync::nodes::layout::InstallDir::under_webroot("/var/www/webroot")
         .root()
         .to_string()
 }
