@@ -1,9 +1,14 @@
 //! filesync: installs and manages live file synchronization (lsyncd + rsync over
 //! SSH) across the app-server nodes of a web cluster.
 //!
-//! The flow runs one way: settings and inventory -> desired state per node (pure:
-//! `topology`, `desired`, `render`) -> what the nodes have (`probe`, read-only over
-//! SSH) -> `plan` (pure diff) -> `apply` (over SSH, nodes in parallel).
+//! The flow runs one way, a folder per stage: flags and the wizard (`cli`,
+//! `wizard`) and the topology source (`source`: inventory or platform API) ->
+//! what is wanted, per node (`model`, pure) and its files (`render`, pure) ->
+//! what the nodes have and how they are reached (`nodes`: SSH, the read-only
+//! probe, what nodes say checked like input) -> the `plan` (pure diff) -> its
+//! execution (`execute`: apply over SSH, nodes in parallel). Beside the flow,
+//! `verify` compares the synced tree across nodes. The subcommands (`command`)
+//! sit on top; `output` is what they print.
 
 pub mod cli;
 pub mod command;

@@ -1,5 +1,7 @@
 //! What commands print on stdout: a result as text, or one JSON document
 //! (after which errors go to stderr only). A closed pipe is not an error.
+//! Beside it, how the text says many nodes in few words (`node_set`) and lines
+//! columns up (`table`).
 
 pub mod node_set;
 pub mod table;

@@ -9,6 +9,10 @@
 //! authorized_keys entry is carried rendered but for that key
 //! (`AuthorizedEntry::AwaitingKey`), and `AuthorizedKeysFile::content` completes
 //! it with the keys Prepare generated.
+//!
+//! Beside it: how a plan reads (`view`), and the pure edits of the two
+//! line-oriented files filesync shares with their owner (`lines`): the crontab
+//! (`crontab`) and the authorized_keys file (`authorized_keys`).
 
 pub mod authorized_keys;
 pub mod crontab;

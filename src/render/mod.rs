@@ -1,7 +1,8 @@
 //! Renders an installation's files, crontab lines and authorized_keys entries for
 //! one node from its `NodeConfig`. Pure. Templates are compiled into the binary;
 //! every value goes through a filter that escapes it for the target language
-//! (`lua`, `sh`) or was validated to need none (hosts, users, the webroot).
+//! (`lua`, `sh`, from `escape`) or was validated to need none (hosts, users,
+//! the webroot).
 
 pub mod escape;
 

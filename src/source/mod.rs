@@ -1,5 +1,5 @@
-//! Where environments and their nodes come from: the inventory file, or the
-//! platform API when `--platform-url` is given. Commands ask this, never the
+//! Where environments and their nodes come from: the inventory file
+//! (`inventory`), or the platform API (`platform`) when `--platform-url` is given. Commands ask this, never the
 //! file or the API directly. Only running environments are offered, and only
 //! running nodes are given (`Environment::left_out` names the others).
 

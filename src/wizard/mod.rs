@@ -1,5 +1,7 @@
 //! The interactive wizard (dialoguer): asks only for what flags did not give, and
 //! only on a terminal without `--yes`. Validation is the same as for flags.
+//! Its question for the folder to sync is informed by the nodes (`survey`), which
+//! recognises the web application their webroot holds (`application`).
 
 pub mod application;
 pub mod survey;
