@@ -4,8 +4,9 @@
 //! the two are not in one inventory. Reads only.
 
 use crate::cli::{ExportKeysArgs, Global};
-use crate::command::{self, link};
+use crate::command;
 use crate::error::{Error, Result};
+use crate::execute::link;
 use crate::model::link_keys::LinkKeys;
 use crate::nodes::fleet::Fleet;
 use crate::nodes::layout::InstallDir;

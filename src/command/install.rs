@@ -2,9 +2,10 @@
 //! itself is `converge`, the two-environment checks are `link`.
 
 use crate::cli::{Global, SettingsArgs};
-use crate::command::{self, link, link::Pass};
+use crate::command;
 use crate::error::{Error, Result};
 use crate::execute::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
+use crate::execute::link::{self, Pass};
 use crate::model::peer_link::Transport;
 use crate::model::settings::{Mode, SyncPath};
 use crate::source::inventory::Environment;

@@ -5,7 +5,6 @@
 pub mod completions;
 pub mod export_keys;
 pub mod install;
-pub mod link;
 pub mod logs;
 pub mod nodes;
 pub mod reconcile;

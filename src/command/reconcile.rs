@@ -6,9 +6,10 @@
 //! to and the addresses its daemons admit.
 
 use crate::cli::{Global, ReconcileArgs};
-use crate::command::{self, link, link::Links, link::Pass};
+use crate::command;
 use crate::error::{Error, Result};
 use crate::execute::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
+use crate::execute::link::{self, Links, Pass};
 use crate::model::peer_link::{PeerLink, Transport};
 use crate::nodes::fleet::Fleet;
 use crate::nodes::layout::InstallDir;
