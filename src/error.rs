@@ -184,9 +184,6 @@ pub enum Error {
         hint: String,
     },
 
-    #[error("{what} is not available yet")]
-    Unsupported { what: String, hint: String },
-
     #[error("preflight failed, no node was changed:{}", lines(.failures))]
     Preflight { failures: Vec<NodeFailure> },
 
@@ -236,7 +233,6 @@ impl Error {
             | Error::NotRunning { .. }
             | Error::NoRunningEnvironment { .. }
             | Error::MissingSetting { .. }
-            | Error::Unsupported { .. }
             | Error::InvalidLink { .. }
             | Error::InvalidSetting { .. }
             | Error::NotInstalled { .. }
@@ -299,8 +295,7 @@ impl Error {
             Error::MissingSetting { flag, .. } => {
                 format!("pass {flag}, or run in a terminal without --yes to be asked")
             }
-            Error::Unsupported { hint, .. }
-            | Error::InvalidLink { hint, .. }
+            Error::InvalidLink { hint, .. }
             | Error::InvalidSetting { hint, .. }
             | Error::NotRunning { hint, .. }
             | Error::Platform { hint, .. } => hint.clone(),
