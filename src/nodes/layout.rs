@@ -97,8 +97,19 @@ pub fn push_record(peer: &str) -> String {
 
 /// The mark that makes the next startup push to `peer` send everything.
 pub fn full_startup_mark(peer: &str) -> String {
-    format!("{RUN_DIR}/full-startup-{peer}")
+    format!("{RUN_DIR}/{FULL_STARTUP}{peer}")
 }
+
+/// `run/full-startup-PEER` (`full_startup_mark`), written by `node-ctl` and
+/// this crate, read and removed by lsyncd's startup push.
+pub const FULL_STARTUP: &str = "full-startup-";
+/// `node-ctl`'s lock: one `node-ctl` at a time on a node.
+pub const NODE_CTL_LOCK: &str = "run/node-ctl.lock";
+/// Present while the operator's run holds lsyncd stopped (`node-ctl hold`).
+pub const HELD: &str = "run/held-by-operator";
+/// `run/xfer-PID`: a peer's transfer into this node in progress (the receive
+/// hook's record, from `check` to `done`).
+pub const TRANSFER: &str = "run/xfer-";
 
 /// The login user's authorized_keys, relative to their home directory.
 pub const AUTHORIZED_KEYS: &str = ".ssh/authorized_keys";

@@ -6,6 +6,11 @@
 
 /// What the push wrapper names the record files by: `push-<peer>`.
 pub const FILE_PREFIX: &str = "push-";
+/// `var/log/pushes-PEER`: every push's `start end exit-code` (seconds with
+/// nanoseconds), appended by the same script; read by the receive hook (did
+/// the peer have a change when it deleted the file?) and trimmed by
+/// `node-ctl`. No Rust code reads it.
+pub const LOG_PREFIX: &str = "pushes-";
 
 /// How the last push to one peer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
