@@ -149,7 +149,8 @@ fn completions_and_man_page_are_generated() {
 }
 
 #[test]
-fn link_flags_without_mode_two_and_the_ssh_transport_are_refused_before_any_connection() {
+fn link_flags_without_mode_two_and_ssh_without_the_other_sides_keys_are_refused_before_any_connection(
+) {
     let (_dir, mut cmd) = filesync(INVENTORY);
     cmd.args([
         "install",
@@ -183,9 +184,10 @@ fn link_flags_without_mode_two_and_the_ssh_transport_are_refused_before_any_conn
     .assert()
     .code(3)
     .stderr(predicate::str::contains(
-        "--peer-transport ssh is not available yet",
+        "ssh needs the other environment's host keys and sync keys",
     ))
-    .stderr(predicate::str::contains("Hint:"));
+    .stderr(predicate::str::contains("Hint:"))
+    .stderr(predicate::str::contains("--peer-keys FILE"));
 
     let (_dir, mut cmd) = filesync(INVENTORY);
     cmd.args([
