@@ -8,20 +8,14 @@ use crate::command;
 use crate::error::{Error, Result};
 use crate::execute::link;
 use crate::model::link_keys::LinkKeys;
-use crate::nodes::fleet::Fleet;
-use crate::nodes::layout::InstallDir;
 
 pub async fn run(global: &Global, args: &ExportKeysArgs) -> Result<()> {
     let source = command::source(global)?;
     let env = command::environment(&source, args.env.as_deref(), false).await?;
-    let install = InstallDir::under_webroot(&env.webroot);
-    let fleet = Fleet::connect_lenient(global, &env.nodes).await;
-    let settings = crate::execute::converge::installed_settings(&fleet, &install).await;
-    fleet.close().await;
-    let Some(settings) = settings else {
+    let Some(settings) = link::installed_settings(global, &env).await else {
         return Err(Error::NotInstalled { env: env.name });
     };
-    let nodes = link::link_nodes(global, &env).await?;
+    let nodes = link::link_nodes(global, &env, &[]).await?;
     let (with_key, without): (Vec<_>, Vec<_>) = nodes.into_iter().partition(|n| n.key.is_some());
     for node in &without {
         eprintln!(

@@ -11,8 +11,6 @@ use crate::error::{Error, Result};
 use crate::execute::converge::{self, Flags, Intent, LinkChoice, Purpose, Request};
 use crate::execute::link::{self, Links, Pass};
 use crate::model::peer_link::{PeerLink, Transport};
-use crate::nodes::fleet::Fleet;
-use crate::nodes::layout::InstallDir;
 use crate::nodes::ssh;
 use crate::source::inventory::Environment;
 
@@ -62,7 +60,10 @@ async fn linked_to(
     global: &Global,
     env: &Environment,
 ) -> std::result::Result<Option<Links>, (String, Error)> {
-    let Some(installed) = installed_link(global, env).await else {
+    let Some(installed) = link::installed_settings(global, env)
+        .await
+        .and_then(|settings| settings.link)
+    else {
         return Ok(None);
     };
     let (Some(name), false) = (installed.peer_env.clone(), installed.imported) else {
@@ -129,23 +130,6 @@ async fn converge_one(
         password: None,
     };
     converge::converge(global, request).await
-}
-
-/// The link installed on `env`'s nodes, from the first node that has
-/// filesync's state (one SSH connection at a time: usually one in all).
-async fn installed_link(global: &Global, env: &Environment) -> Option<PeerLink> {
-    let install = InstallDir::under_webroot(&env.webroot);
-    for node in env.select(None).ok()? {
-        let Ok(fleet) = Fleet::connect_for(global, std::slice::from_ref(&node)).await else {
-            continue;
-        };
-        let settings = converge::installed_settings(&fleet, &install).await;
-        fleet.close().await;
-        if let Some(settings) = settings {
-            return settings.link;
-        }
-    }
-    None
 }
 
 pub async fn run(global: &Global, args: &ReconcileArgs) -> Result<()> {

@@ -261,10 +261,14 @@ async fn gather(global: &Global, request: &Request<'_>, fleets: &mut Fleets) -> 
     let facts = node_facts(&env.nodes, &members).await;
     let established = mesh::established(&members, &env.name);
     let configs = desired::node_configs(env, &settings, &env.nodes, &facts);
-    let password = match (&settings.link, &request.password) {
-        (Some(_), Some(password)) => Some(password.clone()),
-        (Some(_), None) => fleets.installed_password(&install).await,
-        (None, _) => None,
+    let daemon = settings
+        .link
+        .as_ref()
+        .is_some_and(|link| link.transport == crate::model::peer_link::Transport::Daemon);
+    let password = match (daemon, &request.password) {
+        (true, Some(password)) => Some(password.clone()),
+        (true, None) => fleets.installed_password(&install).await,
+        (false, _) => None,
     };
     let keys = plan::known_keys(&probed, &desired::tag(&install));
     let (departed, departed_observed) = if purpose == Purpose::Reconcile {
@@ -627,10 +631,13 @@ fn settings(
         LinkChoice::Off => None,
         LinkChoice::Set(link) => {
             let mut link = link.clone();
-            // Like the other settings, the allowed addresses default to what is installed.
+            // Like the other settings, the allowed addresses default to what
+            // is installed, over the same transport (a daemon's list holds
+            // the other side's addresses, which SSH admits node by node).
             if link.allow.is_empty() {
                 link.allow = installed
                     .and_then(|s| s.link.as_ref())
+                    .filter(|installed| installed.transport == link.transport)
                     .map(|installed| installed.allow.clone())
                     .unwrap_or_default();
             }
@@ -719,5 +726,10 @@ mod tests {
             with(LinkChoice::Set(link(&["192.0.2.7"]))).unwrap().allow,
             ["192.0.2.7"]
         );
+        // A daemon's list (the other side's addresses) is not carried over
+        // to SSH, which admits each key from its own node's addresses.
+        let mut over_ssh = link(&[]);
+        over_ssh.transport = crate::model::peer_link::Transport::Ssh;
+        assert!(with(LinkChoice::Set(over_ssh)).unwrap().allow.is_empty());
     }
 }

@@ -12,6 +12,7 @@ use crate::execute::converge::Intent;
 use crate::model::link_keys::LinkKeys;
 use crate::model::password::Password;
 use crate::model::peer_link::{self, LinkNode, PeerLink, Transport};
+use crate::model::settings::Settings;
 use crate::nodes::fleet::Fleet;
 use crate::nodes::layout::InstallDir;
 use crate::nodes::untrusted;
@@ -53,7 +54,21 @@ pub async fn links(
     args: &SettingsArgs,
     ask: bool,
 ) -> Result<Links> {
-    let transport = transport(args, other_env.is_some())?;
+    let installed = installed_settings(global, env).await;
+    let installed_transport = installed
+        .as_ref()
+        .and_then(|s| s.link.as_ref())
+        .map(|link| link.transport);
+    let transport = transport(args, other_env.is_some(), installed_transport)?;
+    if args.peer_transport.is_none() && installed_transport == Some(transport) {
+        if let (Transport::Daemon, Some(_)) = (transport, &other_env) {
+            eprintln!(
+                "note: environment {}: the link keeps its installed transport, the rsync daemon \
+                 (not encrypted); --peer-transport ssh changes it",
+                env.name
+            );
+        }
+    }
     let allow = args
         .allow
         .iter()
@@ -77,18 +92,24 @@ pub async fn links(
         }
         (None, Some(path)) => {
             let keys = read_keys(path)?;
-            if let Some(raw) = &args.path {
-                let path = crate::model::settings::SyncPath::parse(raw, &env.webroot)?;
+            let given = args
+                .path
+                .as_deref()
+                .map(|raw| crate::model::settings::SyncPath::parse(raw, &env.webroot))
+                .transpose()?;
+            if let Some(path) = given.or(installed.as_ref().map(|s| s.path.clone())) {
                 if path.as_str() != keys.path {
                     return Err(Error::InvalidLink {
                         setting: "--peer-keys".into(),
                         reason: format!(
-                            "environment {} syncs {}, and --path is {}",
+                            "environment {} syncs {}, and this one {}",
                             keys.env,
                             untrusted::printable(&keys.path),
                             path.as_str()
                         ),
-                        hint: "both environments sync the same path: give the other's --path"
+                        hint: "both environments sync the same path: give the other's as \
+                               --path, or export the other's keys again after installing it \
+                               with this one's"
                             .into(),
                     });
                 }
@@ -104,9 +125,14 @@ pub async fn links(
 }
 
 /// The transport the flags ask for: `--peer-transport`, else SSH with
-/// `--peer-env` or `--peer-keys` (this side can read or was given the other
-/// side's keys), else the daemon.
-fn transport(args: &SettingsArgs, other_env: bool) -> Result<Transport> {
+/// `--peer-keys`, else with `--peer-env` the installed one or for a new link
+/// SSH (this side can read or was given the other side's keys), else the
+/// daemon.
+fn transport(
+    args: &SettingsArgs,
+    other_env: bool,
+    installed: Option<Transport>,
+) -> Result<Transport> {
     let invalid = |reason: &str, hint: &str| Error::InvalidLink {
         setting: "--peer-transport".into(),
         reason: reason.into(),
@@ -114,7 +140,9 @@ fn transport(args: &SettingsArgs, other_env: bool) -> Result<Transport> {
     };
     let transport = match args.peer_transport {
         Some(transport) => transport,
-        None if other_env || args.peer_keys.is_some() => Transport::Ssh,
+        None if args.peer_keys.is_some() => Transport::Ssh,
+        // Like the other settings, what is installed stays.
+        None if other_env => installed.unwrap_or(Transport::Ssh),
         None => Transport::Daemon,
     };
     match transport {
@@ -178,7 +206,8 @@ pub async fn pair(
             addresses(&nodes, env)?
         }
         (None, Some(other)) if transport == Transport::Ssh => {
-            nodes = link_nodes(global, other).await?;
+            let recorded = recorded_nodes(global, env).await;
+            nodes = link_nodes(global, other, &recorded).await?;
             addresses(&nodes, other)?
         }
         (None, Some(other)) => all_nodes(other)?,
@@ -215,7 +244,8 @@ pub async fn pair(
             }
             let (back_nodes, (first, rest)) = match transport {
                 Transport::Ssh => {
-                    let back_nodes = link_nodes(global, env).await?;
+                    let recorded = recorded_nodes(global, &other).await;
+                    let back_nodes = link_nodes(global, env, &recorded).await?;
                     let addresses = addresses(&back_nodes, env)?;
                     (back_nodes, addresses)
                 }
@@ -272,24 +302,70 @@ fn addresses(nodes: &[LinkNode], env: &Environment) -> Result<(PeerAddress, Vec<
     Ok((first, addresses.collect()))
 }
 
+/// The settings installed on `env`, from the first node that has filesync's
+/// state (one SSH connection at a time: usually one in all).
+pub async fn installed_settings(global: &Global, env: &Environment) -> Option<Settings> {
+    let install = InstallDir::under_webroot(&env.webroot);
+    for node in env.select(None).ok()? {
+        let Ok(fleet) = Fleet::connect_for(global, std::slice::from_ref(&node)).await else {
+            continue;
+        };
+        let settings = crate::execute::converge::installed_settings(&fleet, &install).await;
+        fleet.close().await;
+        if settings.is_some() {
+            return settings;
+        }
+    }
+    None
+}
+
+/// The other side's nodes as `env`'s installed SSH link records them.
+async fn recorded_nodes(global: &Global, env: &Environment) -> Vec<LinkNode> {
+    installed_settings(global, env)
+        .await
+        .and_then(|settings| settings.link)
+        .map(|link| link.nodes)
+        .unwrap_or_default()
+}
+
 /// The nodes of `env` as the other side of an SSH link needs them, read over
-/// SSH (read only). A node that cannot be read is left out with a warning:
-/// the other side neither pushes to it nor admits it until the next run.
-pub async fn link_nodes(global: &Global, env: &Environment) -> Result<Vec<LinkNode>> {
+/// SSH (read only). A node that cannot be read keeps what the other side
+/// recorded of it (`recorded`: it is still in the environment, only out of
+/// the operator's reach), with a warning; one never recorded is left out
+/// until the next run.
+pub async fn link_nodes(
+    global: &Global,
+    env: &Environment,
+    recorded: &[LinkNode],
+) -> Result<Vec<LinkNode>> {
     let install = InstallDir::under_webroot(&env.webroot);
     let mut fleet = Fleet::connect_lenient(global, &env.nodes).await;
     let probed = fleet.probe(&install, &env.webroot, None).await;
-    for failure in &fleet.unreachable {
-        eprintln!(
-            "warning: environment {}: node {} could not be read ({}): the other environment \
-             neither pushes to it nor admits its key until the next install or reconcile",
-            env.name, failure.node, failure.reason
-        );
-    }
+    let unreachable = fleet.unreachable.clone();
     fleet.close().await;
     let mut nodes = Vec::new();
     for node in &env.nodes {
         let Some(seen) = probed.get(&node.name) else {
+            let reason = fleet_reason(&unreachable, &node.name);
+            let kept = recorded
+                .iter()
+                .find(|r| r.name == node.name && r.address == node.address);
+            match kept {
+                Some(kept) => {
+                    eprintln!(
+                        "warning: environment {}: node {} could not be read ({reason}): the \
+                         other environment keeps it as recorded",
+                        env.name, node.name
+                    );
+                    nodes.push(kept.clone());
+                }
+                None => eprintln!(
+                    "warning: environment {}: node {} could not be read ({reason}): the other \
+                     environment neither pushes to it nor admits its key until the next \
+                     install or reconcile",
+                    env.name, node.name
+                ),
+            }
             continue;
         };
         let from = resolve(&node.address.host, node.address.port)
@@ -320,13 +396,20 @@ pub async fn link_nodes(global: &Global, env: &Environment) -> Result<Vec<LinkNo
     Ok(nodes)
 }
 
+fn fleet_reason(unreachable: &[crate::error::NodeFailure], node: &str) -> String {
+    unreachable
+        .iter()
+        .find(|failure| failure.node == node)
+        .map_or_else(|| "no answer".to_string(), |failure| failure.reason.clone())
+}
+
 /// Fills in the sync keys `link` lacks from the other side's nodes as they are
 /// now (they get one when that side is installed); true when one was found.
 pub async fn refresh_keys(global: &Global, other: &Environment, link: &mut PeerLink) -> bool {
     if link.transport != Transport::Ssh || link.nodes.iter().all(|n| n.key.is_some()) {
         return false;
     }
-    let Ok(fresh) = link_nodes(global, other).await else {
+    let Ok(fresh) = link_nodes(global, other, &[]).await else {
         return false;
     };
     let mut found = false;
@@ -378,11 +461,23 @@ pub async fn converge_both(
     if intent == Intent::Apply {
         refresh_keys(global, env, &mut back).await;
     }
-    result = result.and(converge(Pass::Other, &other, back).await);
+    result = both(result, converge(Pass::Other, &other, back).await);
     if intent == Intent::Apply && refresh_keys(global, &other, &mut own).await {
-        result = result.and(converge(Pass::OwnKeys, env, own).await);
+        result = both(result, converge(Pass::OwnKeys, env, own).await);
     }
     result
+}
+
+/// The first error of two passes; the second, when both failed, is said on
+/// stderr rather than lost.
+fn both(first: Result<()>, second: Result<()>) -> Result<()> {
+    match (first, second) {
+        (Err(first), Err(second)) => {
+            eprintln!("error: {second}");
+            Err(first)
+        }
+        (first, second) => first.and(second),
+    }
 }
 
 /// The password: `--password-file`, else FILESYNC_PASSWORD, else (in a terminal)
@@ -515,7 +610,7 @@ mod tests {
 
     #[test]
     fn ssh_is_the_default_where_the_other_sides_keys_can_be_had() {
-        let chosen = |flags: &[&str], other_env| transport(&args(flags), other_env);
+        let chosen = |flags: &[&str], other_env| transport(&args(flags), other_env, None);
         assert_eq!(chosen(&["--peer-env", "b"], true).unwrap(), Transport::Ssh);
         assert_eq!(
             chosen(&["--peer-keys", "f"], false).unwrap(),
@@ -525,6 +620,14 @@ mod tests {
             chosen(&["--peer", "10.0.2.1"], false).unwrap(),
             Transport::Daemon
         );
+        // an installed link keeps its transport unless told otherwise
+        let again = |flags: &[&str], installed| transport(&args(flags), true, Some(installed));
+        assert_eq!(
+            again(&["--peer-env", "b"], Transport::Daemon).unwrap(),
+            Transport::Daemon
+        );
+        let switch = ["--peer-env", "b", "--peer-transport", "ssh"];
+        assert_eq!(again(&switch, Transport::Daemon).unwrap(), Transport::Ssh);
         let daemon = ["--peer-env", "b", "--peer-transport", "daemon"];
         assert_eq!(chosen(&daemon, true).unwrap(), Transport::Daemon);
         for (flags, other_env, why) in [

@@ -130,6 +130,10 @@ mod tests {
             (("user = \"root\"", "user = \"root x\""), "SSH user"),
             (("name = \"n1\"", "name = \"n1/x\""), "node name"),
             (("from = [\"10.2.0.11\"]", "from = [\"*\"]"), "CIDR"),
+            (
+                ("from = [\"10.2.0.11\"]", "from = []"),
+                "no address its pushes come from",
+            ),
             (("host = \"10.2.0.11\"", "host = \"$(id)\""), "host name"),
             (
                 ("filesync_link_keys = 1", "filesync_link_keys = 2"),

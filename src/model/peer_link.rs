@@ -92,6 +92,12 @@ impl TryFrom<UncheckedLinkNode> for LinkNode {
             .map(|key| public(key))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let key = raw.key.as_deref().map(public).transpose()?;
+        // Its key is admitted from these addresses only: none would be any.
+        if raw.from.is_empty() {
+            return Err(format!(
+                "node {name}: no address its pushes come from (`from`)"
+            ));
+        }
         let from = raw
             .from
             .iter()

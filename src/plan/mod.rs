@@ -261,7 +261,7 @@ impl Action {
                 write!(f, "write {path} (mode 0600; the password is not shown)")
             }
             Action::RemoveFile { path } => {
-                write!(f, "remove {path} (two-environment mode is off)")
+                write!(f, "remove {path} (not used by these settings)")
             }
             Action::UpdateAuthorizedKeys { admit, revoke, .. } => {
                 let mut parts = Vec::new();

@@ -825,11 +825,16 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
                 ip(&a, "n1")
             ),
         );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
+    // Admitted: the forced command's rsync daemon greets.
+    let (greeting, err) = with_old_key();
     assert!(
-        !with_old_key().contains("Permission denied"),
-        "admitted before it left"
+        greeting.contains("@RSYNCD"),
+        "not admitted before it left: {greeting}\n{err}"
     );
     let b3 = ip(&b, "n3");
     let text = std::fs::read_to_string(&inventory).unwrap();
@@ -838,9 +843,10 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
     std::fs::write(&inventory, text.replace(&entry, "")).unwrap();
     let (code, out, err) = run(&["reconcile", "--env", "tsb"]);
     assert_eq!(code, 0, "{out}\n{err}");
+    let (greeting, refused) = with_old_key();
     assert!(
-        with_old_key().contains("Permission denied"),
-        "the departed key still gets in"
+        refused.contains("Permission denied") && !greeting.contains("@RSYNCD"),
+        "the departed key still gets in: {greeting}\n{refused}"
     );
     for node in ["n1", "n2", "n3"] {
         let keys = a.exec(node, "cat /root/.ssh/authorized_keys");

@@ -248,6 +248,14 @@ fn link_status(
                 Some("module") => "the peer has no module for this sync path: install the other \
                                environment with the same --path"
                     .to_string(),
+                _ if !daemon && [5, 255].contains(&record.code) => format!(
+                    "no node of the other environment could be reached over SSH, or none \
+                     admitted this node's key (rsync exit {}): check that they are up and \
+                     their host keys did not change, then run `filesync reconcile` (--peer-env), \
+                     or have the other side import this environment's keys again \
+                     (`filesync export-keys`, --peer-keys)",
+                    record.code
+                ),
                 _ => format!(
                     "{} (rsync exit {})",
                     rsync_exit_meaning(record.code),
