@@ -6,7 +6,7 @@
 
 use crate::support::cluster::Cluster;
 use crate::support::node_files::{content, installation, W};
-use crate::support::run::outcome;
+use crate::support::run::{install_args, outcome};
 use crate::support::wait::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -50,15 +50,8 @@ fn install_linked_to(
     password: &Path,
 ) -> (i32, String, String) {
     let allow = subnet(peer);
-    cluster.run(&[
-        "install",
-        "--env",
-        &cluster.name,
-        "--path",
-        "/ROOT/wp-content",
-        "--delay",
-        "1",
-        "--yes",
+    let mut args = install_args(cluster);
+    args.extend([
         "--mode",
         "two",
         "--peer",
@@ -67,7 +60,8 @@ fn install_linked_to(
         password.to_str().unwrap(),
         "--allow",
         &allow,
-    ])
+    ]);
+    cluster.run(&args)
 }
 
 /// Waits until `rel` holds `want` on every node of every cluster given.
@@ -878,16 +872,7 @@ fn sides_in_separate_inventories_link_over_ssh_with_exported_keys_on_debian_12s_
     assert!(version.contains("3.2.7"), "{version}");
     let dir = tempfile::tempdir().unwrap();
     let install = |cluster: &Cluster, extra: &[&str]| {
-        let mut args = vec![
-            "install",
-            "--env",
-            &cluster.name,
-            "--path",
-            "/ROOT/wp-content",
-            "--delay",
-            "1",
-            "--yes",
-        ];
+        let mut args = install_args(cluster);
         args.extend(extra);
         cluster.run(&args)
     };
