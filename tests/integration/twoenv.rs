@@ -722,9 +722,12 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
             }
         }
     }
+    // One change at a time (changes made on both sides in the same second
+    // are the README's limit), each settled before the next.
     b.exec("n2", &format!("echo ssh >{W}/from-tsb.txt"));
-    a.exec("n2", &format!("echo ssh >{W}/from-tsa.txt"));
     assert!(on_all(&[&a, &b], "from-tsb.txt", "ssh\n"));
+    std::thread::sleep(Duration::from_secs(5));
+    a.exec("n2", &format!("echo ssh >{W}/from-tsa.txt"));
     assert!(on_all(&[&a, &b], "from-tsa.txt", "ssh\n"));
     // A change crosses once, and is not pushed back: one `l|` line (received
     // from the other environment) on one node of the other side, none here.
@@ -765,8 +768,13 @@ fn peer_env_over_ssh_exchanges_keys_encrypts_fails_over_and_follows_both_sides_s
         holds(&over_daemon, "markerdaemon9c1e-content"),
         "the capture saw no plaintext"
     );
-    // ... and back to ssh: the daemon and its secrets go.
+    // Run again as before, the installed daemon stays (and says so) ...
     let (code, out, err) = install(&["--peer-env", "tsb"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("keeps its installed transport"), "{err}");
+    assert!(ledger_and_keys(&a, "n1").contains("rsyncd.conf"));
+    // ... and back to ssh when asked: the daemon and its secrets go.
+    let (code, out, err) = install(&["--peer-env", "tsb", "--peer-transport", "ssh"]);
     assert_eq!(code, 0, "{out}\n{err}");
     for cluster in [&a, &b] {
         for node in NODES {
