@@ -3,10 +3,11 @@
 //!
 //! The flow runs one way, a folder per stage: flags and the wizard (`cli`,
 //! `wizard`) and the topology source (`source`: inventory or platform API) ->
-//! what is wanted, per node (`model`, pure) and its files (`render`, pure) ->
 //! what the nodes have and how they are reached (`nodes`: SSH, the read-only
-//! probe, what nodes say checked like input) -> the `plan` (pure diff) -> its
-//! execution (`execute`: apply over SSH, nodes in parallel). Beside the flow,
+//! probe, what nodes say checked like input) -> what is wanted, per node, from
+//! the settings and those facts (`model`, pure) and its files (`render`,
+//! pure) -> the `plan` (pure diff) -> its execution (`execute`: apply over
+//! SSH, nodes in parallel). Beside the flow,
 //! `verify` compares the synced tree across nodes. The subcommands (`command`)
 //! sit on top; `output` is what they print.
 
