@@ -709,6 +709,41 @@ fn a_local_change_with_an_old_time_is_stamped_before_it_is_pushed() {
 }
 
 #[test]
+fn an_old_time_is_not_stamped_while_a_transfer_arrives() {
+    // A file a peer's transfer wrote whose ledger line is not read yet looks
+    // like a local change with an old time; stamped, that older copy would
+    // win over the newer one on every node (seen in the churn test). While
+    // a transfer runs it is pushed as it is: the peers keep the newest copy.
+    let n1 = node(Topology::Mesh);
+    n1.write("arrived.jpg", "an older version");
+    set_mtime(&n1.source.join("arrived.jpg"), "2020-01-01");
+    let record = n1.state.join("run/xfer-78");
+    std::fs::write(&record, "n2 0 0\n").unwrap();
+    let decisions = n1.run("action", N2, &[("Create", "/arrived.jpg")]);
+    assert!(
+        !decisions.iter().any(|d| d.starts_with("STAMPED")),
+        "{decisions:?}"
+    );
+    assert!(decisions.contains(&"RULE /arrived.jpg".to_string()));
+    let modified = std::fs::metadata(n1.source.join("arrived.jpg"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        modified.elapsed().unwrap().as_secs() > 3600,
+        "its time was changed"
+    );
+
+    // Once no transfer runs, an old time is a local change's, and stamped.
+    std::fs::remove_file(&record).unwrap();
+    let decisions = n1.run("action", N2, &[("Create", "/arrived.jpg")]);
+    assert!(
+        decisions.iter().any(|d| d.starts_with("STAMPED")),
+        "{decisions:?}"
+    );
+}
+
+#[test]
 fn ledger_lines_that_are_not_transfers_prove_nothing() {
     let n1 = node(Topology::Mesh);
     n1.write("x.jpg", "made here");
